@@ -1,0 +1,3 @@
+from monoscope.cli import run
+
+run()

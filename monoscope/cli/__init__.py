@@ -1,0 +1,43 @@
+"""The `monoscope` command: one sub-command per stage; each parses arguments and calls the library."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from monoscope.errors import MonoscopeError
+
+# One module per group of sub-commands; each defines register(subparsers).
+COMMAND_MODULES = [
+    "monoscope.cli.pipeline",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from monoscope import __version__
+
+    p = argparse.ArgumentParser(prog="monoscope", description="Find the features a transformer computes with.")
+    p.add_argument("--version", action="version", version=f"monoscope {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except MonoscopeError as e:
+        print(f"monoscope: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("monoscope: interrupted; finished files and checkpoints are kept", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+def run() -> None:
+    sys.exit(main())

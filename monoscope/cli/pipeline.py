@@ -1,0 +1,164 @@
+"""Sub-commands of the main pipeline: data, train-model, harvest, train-sae, eval, demo."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+
+def _common(p: argparse.ArgumentParser, out: bool = True) -> None:
+    if out:
+        p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an output folder made with another configuration")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (fp32 on CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("data", help="build a corpus, train a BPE tokenizer and pack token contexts")
+    p.add_argument("--corpus", default="builtin", help="'builtin', a folder, a glob of text files, or a .jsonl file")
+    p.add_argument("--text-field", default="text", help="JSONL field holding the text")
+    p.add_argument("--domain-field", default="domain", help="JSONL field holding a domain label (optional)")
+    p.add_argument("--vocab-size", type=int, default=4096)
+    p.add_argument("--n-ctx", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    _common(p)
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train-model", help="train the built-in subject model (resumes if interrupted)")
+    p.add_argument("--data", required=True, help="folder made by `monoscope data`")
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--d-model", type=int, default=128)
+    p.add_argument("--d-mlp", type=int, default=512)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--steps", type=int, default=450)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--seed", type=int, default=0)
+    _common(p)
+    p.set_defaults(func=cmd_train_model)
+
+    p = sub.add_parser("harvest", help="store a hook's activations in sharded files")
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--data", required=True, help="folder made by `monoscope data`")
+    p.add_argument("--hook", default="blocks.0.mlp.hook_post", help="hook point name (TransformerLens style)")
+    p.add_argument("--split", default="train", choices=["train", "val"])
+    p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    p.add_argument("--shard-size", type=int, default=1 << 16)
+    _common(p)
+    p.set_defaults(func=cmd_harvest)
+
+    p = sub.add_parser("train-sae", help="train a sparse autoencoder on an activation store")
+    p.add_argument("--acts", required=True, help="activation store folder made by `monoscope harvest`")
+    p.add_argument("--arch", default="relu", help="SAE architecture")
+    p.add_argument("--d-sae", type=int, default=2048)
+    p.add_argument("--k", type=int, default=None, help="active latents (TopK family)")
+    p.add_argument("--l1", "--sparsity-coef", dest="sparsity_coef", type=float, default=5.0)
+    p.add_argument("--vectors", type=float, default=1e6, help="training vectors")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between atomic checkpoints")
+    p.add_argument("--seed", type=int, default=0)
+    _common(p)
+    p.set_defaults(func=cmd_train_sae)
+
+    p = sub.add_parser("eval", help="reconstruction and downstream metrics of an SAE")
+    p.add_argument("--sae", required=True, help="SAE folder or run folder")
+    p.add_argument("--model", default=None, help="model folder (default: beside the SAE or from its metadata)")
+    p.add_argument("--data", default=None, help="data folder (default: beside the SAE or from its metadata)")
+    p.add_argument("--contexts", type=int, default=256)
+    p.add_argument("--out", default=None, help="write eval.json and density.png here")
+    _common(p, out=False)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("demo", help="the whole pipeline on the built-in default, with a summary")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--quick", action="store_true", help="a tiny configuration that runs in seconds (for tests)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_data(a) -> int:
+    from monoscope.data.dataset import DataConfig, build_dataset
+
+    ds = build_dataset(a.out, DataConfig(corpus=a.corpus, vocab_size=a.vocab_size, n_ctx=a.n_ctx, seed=a.seed,
+                                         text_field=a.text_field, domain_field=a.domain_field), a.overwrite)
+    print(json.dumps({k: ds.meta[k] for k in ("vocab_size", "train_tokens", "val_tokens", "train_repeat")}))
+    return 0
+
+
+def cmd_train_model(a) -> int:
+    from monoscope.data.dataset import Dataset
+    from monoscope.models.train import ModelTrainConfig, train_model
+    from monoscope.models.transformer import GPTConfig
+
+    ds = Dataset(a.data)
+    cfg = ModelTrainConfig(model=GPTConfig(vocab_size=ds.meta["vocab_size"], n_ctx=ds.meta["n_ctx"], d_model=a.d_model,
+                                           d_mlp=a.d_mlp, n_heads=a.heads, n_layers=a.layers),
+                           steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, device=a.device)
+    train_model(ds, a.out, cfg, a.overwrite, progress=not a.quiet)
+    print(Path(a.out, "train_summary.json").read_text().strip())
+    return 0
+
+
+def cmd_harvest(a) -> int:
+    from monoscope.activations import HarvestConfig, harvest
+    from monoscope.data.dataset import Dataset
+    from monoscope.models import load_model
+
+    ds = Dataset(a.data)
+    model = load_model(a.model, a.device)
+    store = harvest(model, ds, a.out, HarvestConfig(hook=a.hook, split=a.split, max_tokens=a.max_tokens, dtype=a.dtype,
+                                                    shard_size=a.shard_size, device=a.device), a.overwrite,
+                    model_name=getattr(getattr(model, "cfg", None), "model_name", str(a.model)),
+                    model_path=str(Path(a.model).resolve()), progress=not a.quiet)
+    print(json.dumps({"hook": store.hook, "count": store.count, "d_in": store.d_in, "shards": len(store.meta["shards"])}))
+    return 0
+
+
+def cmd_train_sae(a) -> int:
+    from monoscope.activations import ActivationStore
+    from monoscope.sae import SAEConfig, TrainConfig, train_sae
+
+    store = ActivationStore(a.acts)
+    cfg = TrainConfig(sae=SAEConfig(a.arch, store.d_in, a.d_sae, k=a.k), total_vectors=int(a.vectors), batch_size=a.batch_size,
+                      lr=a.lr, sparsity_coef=a.sparsity_coef, checkpoint_every=a.checkpoint_every, seed=a.seed, device=a.device)
+    train_sae(store, a.out, cfg, a.overwrite, progress=not a.quiet)
+    print(Path(a.out, "train_summary.json").read_text().strip())
+    return 0
+
+
+def cmd_eval(a) -> int:
+    from monoscope.demo import run_eval
+    from monoscope.evals import EvalConfig, evaluate
+    from monoscope.run import load_run
+
+    run = load_run(a.sae, a.model, a.data, a.device)
+    cfg = EvalConfig(n_contexts=a.contexts, device=a.device)
+    if a.out:
+        r = run_eval(run.model, run.sae, run.dataset, Path(a.out), cfg, a.overwrite, progress=not a.quiet)
+    else:
+        r = evaluate(run.model, run.sae, run.dataset.split("val").tokens, run.hook, cfg, bos_id=run.dataset.bos_id,
+                     progress=not a.quiet)
+    r = {k: v for k, v in r.items() if k != "log10_density"}
+    print(json.dumps(r, indent=2))
+    return 0
+
+
+def cmd_demo(a) -> int:
+    from monoscope.demo import QUICK, DemoConfig, format_summary, run_demo
+
+    cfg = QUICK if a.quick else DemoConfig()
+    cfg = DemoConfig(**{f.name: getattr(cfg, f.name) for f in fields(DemoConfig)}) if a.quick else cfg
+    cfg.device = a.device
+    s = run_demo(a.out, cfg, a.overwrite, progress=not a.quiet)
+    print()
+    print(format_summary(s), end="")
+    print(f"\nsummary: {Path(a.out) / 'summary.json'}   plots: {', '.join(s['plots'])}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,129 @@
+"""Reconstruction and downstream metrics of an SAE spliced into its subject model.
+
+Definitions (DESIGN.md): FVU = Σ||x - x̂||² / Σ||x - mean(x)||²; L0 = mean active
+latents per token; loss recovered = (CE_zero - CE_spliced) / (CE_zero - CE_clean),
+where "zero" zero-ablates the hook (for an MLP hook: the MLP output); the KL
+version uses KL(clean‖·) in place of CE - CE_clean. BOS positions are left
+unspliced and uncounted, as the SAE never saw them (SAELens's exclude_special_tokens).
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from monoscope.errors import MonoscopeError
+from monoscope.models.transformer import lm_loss
+
+
+@dataclass
+class EvalConfig:
+    n_contexts: int = 256
+    batch_contexts: int = 32
+    device: str = "cpu"
+
+
+def ablation_hook(hook: str) -> str:
+    """Which hook to zero for the 'zero-ablated' baseline: the MLP output for any MLP hook."""
+    m = re.match(r"^blocks\.(\d+)\.(mlp\.hook_(pre|post)|hook_mlp_out)$", hook)
+    return f"blocks.{m.group(1)}.hook_mlp_out" if m else hook
+
+
+def check_compatible(model, sae, hook: str | None = None) -> str:
+    """The hook an SAE reads, checked against the model; a clear error if they do not fit."""
+    hook = hook or sae.cfg.metadata.get("hook_name")
+    if not hook:
+        raise MonoscopeError("the SAE's metadata names no hook_name; pass --hook")
+    model.check_hook(hook)
+    meta_hook = sae.cfg.metadata.get("hook_name")
+    if meta_hook and meta_hook != hook:
+        raise MonoscopeError(f"the SAE was trained on {meta_hook}, not {hook}")
+    return hook
+
+
+def _kl(logp_ref: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
+    return (logp_ref.exp() * (logp_ref - logp)).sum(-1)
+
+
+@torch.no_grad()
+def evaluate(model, sae, tokens: torch.Tensor, hook: str | None = None, cfg: EvalConfig | None = None,
+             bos_id: int | None = None, progress: bool = True) -> dict:
+    cfg = cfg or EvalConfig()
+    hook = check_compatible(model, sae, hook)
+    abl = ablation_hook(hook)
+    tokens = tokens[: cfg.n_contexts]
+    if len(tokens) == 0:
+        raise MonoscopeError("no evaluation contexts: the validation split is empty")
+    sae = sae.to(cfg.device).eval()
+    d_sae = sae.d_sae
+    fires = torch.zeros(d_sae, dtype=torch.long)
+    n_tok = 0
+    s_err = s_x = s_x2 = 0.0
+    s_xvec = torch.zeros(sae.d_in, dtype=torch.float64)
+    l0_sum = 0.0
+    ce = {"clean": 0.0, "spliced": 0.0, "zero": 0.0}
+    kl = {"spliced": 0.0, "zero": 0.0}
+    n_pred = 0
+    t0 = time.time()
+    for i in tqdm(range(0, len(tokens), cfg.batch_contexts), desc="eval", disable=not progress):
+        t = tokens[i : i + cfg.batch_contexts].to(cfg.device)
+        keep = torch.ones_like(t, dtype=torch.bool) if bos_id is None else t != bos_id
+        keep[:, 0] = False if bos_id is not None else keep[:, 0]
+        logits_clean, cache = model.run_with_cache(t, names=[hook])
+        x = cache[hook]
+        sae.check_input(x, f"activations at {hook}")
+        f = sae.encode(x)
+        x_hat = sae.decode(f)
+        xs, fs, xh = x[keep].double(), f[keep], x_hat[keep].double()
+        n = xs.shape[0]
+        n_tok += n
+        s_err += (xs - xh).pow(2).sum().item()
+        s_x2 += xs.pow(2).sum().item()
+        s_xvec += xs.sum(0).cpu()
+        active = fs > 0
+        fires += active.sum(0).cpu()
+        l0_sum += active.sum().item()
+
+        def splice(v, hook_point, x_hat=x_hat, keep=keep):
+            return torch.where(keep[..., None], x_hat.to(v.dtype), v)
+
+        logits_spliced = model.run_with_hooks(t, fwd_hooks=[(hook, splice)])
+        logits_zero = model.run_with_hooks(t, fwd_hooks=[(abl, lambda v, hp: torch.zeros_like(v))])
+        m = t.shape[0] * (t.shape[1] - 1)
+        n_pred += m
+        lp_clean = F.log_softmax(logits_clean[:, :-1].float(), -1)
+        for name, lg in (("clean", logits_clean), ("spliced", logits_spliced), ("zero", logits_zero)):
+            ce[name] += lm_loss(lg, t).item() * m
+        kl["spliced"] += _kl(lp_clean, F.log_softmax(logits_spliced[:, :-1].float(), -1)).sum().item()
+        kl["zero"] += _kl(lp_clean, F.log_softmax(logits_zero[:, :-1].float(), -1)).sum().item()
+    mean = s_xvec / n_tok
+    total_var = s_x2 - n_tok * mean.pow(2).sum().item()
+    ce = {k: v / n_pred for k, v in ce.items()}
+    kl = {k: v / n_pred for k, v in kl.items()}
+    density = fires.double() / n_tok
+    denom = ce["zero"] - ce["clean"]
+    return {
+        "hook": hook,
+        "ablation_hook": abl,
+        "eval_tokens": n_tok,
+        "mse": s_err / n_tok,
+        "fvu": s_err / total_var if total_var > 0 else float("nan"),
+        "explained_variance": 1 - s_err / total_var if total_var > 0 else float("nan"),
+        "l0": l0_sum / n_tok,
+        "dead_fraction": (fires == 0).double().mean().item(),
+        "dead_window_tokens": n_tok,
+        "dense_fraction": (density > 0.1).double().mean().item(),
+        "ce_clean": ce["clean"],
+        "ce_spliced": ce["spliced"],
+        "ce_zero_ablated": ce["zero"],
+        "loss_recovered": (ce["zero"] - ce["spliced"]) / denom if denom > 0 else float("nan"),
+        "kl": kl["spliced"],
+        "kl_zero_ablated": kl["zero"],
+        "kl_recovered": 1 - kl["spliced"] / kl["zero"] if kl["zero"] > 0 else float("nan"),
+        "log10_density": torch.log10(density + 1e-10).tolist(),
+        "seconds": round(time.time() - t0, 2),
+    }

@@ -1,0 +1,25 @@
+"""Subject models behind one interface: named hook points, `run_with_cache`, `run_with_hooks`."""
+from monoscope.models.hooks import HookedModel, HookPoint
+from monoscope.models.transformer import GPT, GPTConfig, lm_loss
+
+__all__ = ["GPT", "GPTConfig", "HookedModel", "HookPoint", "lm_loss", "load_model"]
+
+
+def load_model(folder, device="cpu"):
+    """Load a subject model from a folder: a monoscope GPT, or a Hugging Face model folder."""
+    from pathlib import Path
+
+    from monoscope.errors import MonoscopeError
+    from monoscope.io import read_json
+
+    folder = Path(folder)
+    if not (folder / "config.json").exists():
+        raise MonoscopeError(f"{folder} has no config.json; expected a model folder made by `monoscope train-model` or a Hugging Face model folder")
+    cfg = read_json(folder / "config.json", "model config")
+    if cfg.get("architecture") == "monoscope-gpt":
+        return GPT.load(folder, device)
+    try:
+        from monoscope.models.hf import HFModel
+    except ImportError as e:
+        raise MonoscopeError(f"{folder} looks like a Hugging Face model; install monoscope[hf] ({e})") from None
+    return HFModel.load(folder, device=device)

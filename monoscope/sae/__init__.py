@@ -1,0 +1,8 @@
+"""SAE architectures behind one interface, the trainer, and the SAELens file layout."""
+from monoscope.sae import relu  # noqa: F401  (registers the architecture)
+from monoscope.sae.base import ARCHITECTURES, SAE, SAEConfig, register
+from monoscope.sae.io import load_sae, save_sae
+from monoscope.sae.train import train_sae
+from monoscope.sae.trainer import SAETrainer, TrainConfig, make_sae
+
+__all__ = ["ARCHITECTURES", "SAE", "SAEConfig", "register", "load_sae", "save_sae", "train_sae", "SAETrainer", "TrainConfig", "make_sae"]

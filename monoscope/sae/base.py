@@ -1,0 +1,134 @@
+"""The SAE interface every architecture shares, and the registry of architectures.
+
+Computed as in SAELens: pre = (x - b_dec) @ W_enc + b_enc, f = act(pre),
+x_hat = f @ W_dec + b_dec. Decoder rows are feature directions (unit norm
+while training). An architecture is one small module that defines
+`activation` and `loss`; everything else lives here.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from monoscope.errors import MonoscopeError
+
+ARCHITECTURES: dict[str, type["SAE"]] = {}
+
+
+def register(name: str):
+    def wrap(cls):
+        cls.architecture = name
+        ARCHITECTURES[name] = cls
+        return cls
+
+    return wrap
+
+
+@dataclass
+class SAEConfig:
+    """What defines an SAE's shape and forward pass (training settings live in TrainConfig)."""
+
+    architecture: str = "relu"
+    d_in: int = 512
+    d_sae: int = 4096
+    k: int | None = None  # active latents for the TopK family
+    jumprelu_bandwidth: float = 0.001
+    jumprelu_init_threshold: float = 0.001
+    dtype: str = "float32"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise MonoscopeError(f"unknown SAE architecture {self.architecture!r}; known: {', '.join(sorted(ARCHITECTURES))}")
+        if int(self.d_in) <= 0 or int(self.d_sae) <= 0:
+            raise MonoscopeError(f"d_in and d_sae must be positive, got d_in={self.d_in}, d_sae={self.d_sae}")
+        ARCHITECTURES[self.architecture].validate(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SAEConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SAE(nn.Module):
+    architecture: ClassVar[str] = "base"
+
+    def __init__(self, cfg: SAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        d_in, d_sae = cfg.d_in, cfg.d_sae
+        W_dec = torch.randn(d_sae, d_in)
+        W_dec /= W_dec.norm(dim=1, keepdim=True)
+        self.W_dec = nn.Parameter(W_dec)
+        self.W_enc = nn.Parameter(W_dec.T.clone().contiguous())  # tied initialisation (Gao et al.)
+        self.b_enc = nn.Parameter(torch.zeros(d_sae))
+        self.b_dec = nn.Parameter(torch.zeros(d_in))
+
+    # ---- per-architecture --------------------------------------------------
+    @staticmethod
+    def validate(cfg: SAEConfig) -> None:
+        """Raise MonoscopeError for settings this architecture cannot use."""
+
+    def activation(self, pre: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss(self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Loss terms on a batch; `total` is what the trainer minimises. Also returns `f` and `x_hat`."""
+        raise NotImplementedError
+
+    # ---- shared ------------------------------------------------------------
+    @property
+    def d_in(self) -> int:
+        return self.cfg.d_in
+
+    @property
+    def d_sae(self) -> int:
+        return self.cfg.d_sae
+
+    def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self.b_enc, (x - self.b_dec).reshape(-1, self.d_in), self.W_enc).reshape(*x.shape[:-1], self.d_sae)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.encode_pre(x))
+
+    def decode(self, f: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self.b_dec, f.reshape(-1, self.d_sae), self.W_dec).reshape(*f.shape[:-1], self.d_in)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def mse(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return (x_hat - x).pow(2).sum(-1).mean()
+
+    def check_input(self, x: torch.Tensor, where: str = "input") -> None:
+        if x.shape[-1] != self.d_in:
+            raise MonoscopeError(f"{where} has width {x.shape[-1]} but the SAE expects d_in={self.d_in}")
+
+    @torch.no_grad()
+    def normalize_decoder(self) -> None:
+        self.W_dec.data /= self.W_dec.data.norm(dim=1, keepdim=True).clamp_min(1e-8)
+
+    @torch.no_grad()
+    def remove_parallel_grad(self) -> None:
+        """Drop the gradient component along each (unit) decoder row, so the norm constraint and Adam agree."""
+        if self.W_dec.grad is None:
+            return
+        W = self.W_dec.data
+        self.W_dec.grad -= (self.W_dec.grad * W).sum(1, keepdim=True) * W
+
+    @torch.no_grad()
+    def fold_input_scale(self, scale: float) -> None:
+        """Fold x_scaled = scale * x into the weights so the saved SAE works on raw activations."""
+        self.W_enc.data *= scale
+        self.W_dec.data /= scale
+        self.b_dec.data /= scale
+
+    def extra_state_tensors(self) -> dict[str, torch.Tensor]:
+        """Extra tensors saved beside the four weights (e.g. a JumpReLU threshold)."""
+        return {}

@@ -1,0 +1,94 @@
+"""Save and load SAEs in the SAELens layout: `cfg.json` + `sae_weights.safetensors` (+ `sparsity.safetensors`).
+
+Our own facts go under `metadata`, never into a second format. Input scaling
+is folded into the weights before saving, so a saved SAE reads raw activations.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from monoscope.errors import MonoscopeError
+from monoscope.io import load_tensors, read_json, save_tensors, write_json
+from monoscope.sae.base import ARCHITECTURES, SAE, SAEConfig
+
+# our architecture name -> SAELens's
+SAELENS_NAMES = {"relu": "standard", "topk": "topk", "batchtopk": "jumprelu", "jumprelu": "jumprelu", "gated": "gated"}
+FROM_SAELENS = {"standard": "relu", "topk": "topk", "jumprelu": "jumprelu", "gated": "gated", "batchtopk": "jumprelu"}
+
+WEIGHTS = "sae_weights.safetensors"
+SPARSITY = "sparsity.safetensors"
+
+
+def _export(sae: SAE) -> tuple[str, dict[str, torch.Tensor]]:
+    """An SAE as it is written to disk; BatchTopK is saved as the JumpReLU it is at inference."""
+    if hasattr(sae, "export"):
+        return sae.export()
+    return SAELENS_NAMES.get(sae.architecture, sae.architecture), {
+        "W_enc": sae.W_enc, "b_enc": sae.b_enc, "W_dec": sae.W_dec, "b_dec": sae.b_dec, **sae.extra_state_tensors()
+    }
+
+
+def save_sae(sae: SAE, folder: Path | str, sparsity: torch.Tensor | None = None) -> Path:
+    folder = Path(folder)
+    arch, tensors = _export(sae)
+    cfg = {
+        "architecture": arch,
+        "d_in": sae.d_in,
+        "d_sae": sae.d_sae,
+        "dtype": sae.cfg.dtype,
+        "device": "cpu",
+        "apply_b_dec_to_input": True,
+        "normalize_activations": "none",
+        "reshape_activations": "none",
+        "metadata": {**sae.cfg.metadata, "monoscope_architecture": sae.architecture},
+    }
+    if sae.cfg.k is not None and arch == "topk":
+        cfg["k"] = int(sae.cfg.k)
+    save_tensors(folder / WEIGHTS, tensors)
+    if sparsity is not None:
+        save_tensors(folder / SPARSITY, {"sparsity": torch.log10(sparsity.float() + 1e-10)})
+    write_json(folder / "cfg.json", cfg)
+    return folder
+
+
+def load_sae(folder: Path | str, device: str | torch.device = "cpu") -> SAE:
+    """Load an SAE folder in the SAELens layout (written by monoscope or by SAELens)."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise MonoscopeError(f"SAE folder {folder} does not exist")
+    if (folder / "sae" / "cfg.json").exists() and not (folder / "cfg.json").exists():
+        folder = folder / "sae"  # a run folder: the SAE lives in its sae/ sub-folder
+    raw = read_json(folder / "cfg.json", "SAE cfg.json")
+    for key in ("architecture", "d_in", "d_sae"):
+        if key not in raw:
+            raise MonoscopeError(f"{folder}/cfg.json lacks {key!r}; expected the SAELens layout (architecture, d_in, d_sae, ...)")
+    meta = raw.get("metadata") or {}
+    arch = meta.get("monoscope_architecture") or FROM_SAELENS.get(raw["architecture"], raw["architecture"])
+    if arch == "batchtopk":
+        arch = "jumprelu"  # saved as its inference form
+    if arch not in ARCHITECTURES:
+        raise MonoscopeError(f"{folder}: unknown SAE architecture {raw['architecture']!r}; known: {', '.join(sorted(ARCHITECTURES))}")
+    cfg = SAEConfig(architecture=arch, d_in=int(raw["d_in"]), d_sae=int(raw["d_sae"]), k=raw.get("k"),
+                    dtype=raw.get("dtype", "float32"), metadata=meta)
+    sae = ARCHITECTURES[arch](cfg)
+    tensors = load_tensors(folder / WEIGHTS, "SAE weights")
+    load_state(sae, tensors, str(folder / WEIGHTS))
+    return sae.to(device).eval()
+
+
+def load_state(sae: SAE, tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Copy named tensors into an SAE, naming any missing key or wrong shape."""
+    expected = {k: v.shape for k, v in sae.state_dict().items()}
+    for k, shape in expected.items():
+        if k not in tensors:
+            raise MonoscopeError(f"{where} lacks {k!r} (expected shape {list(shape)})")
+        if tuple(tensors[k].shape) != tuple(shape):
+            raise MonoscopeError(f"{where}: {k!r} has shape {list(tensors[k].shape)}, expected {list(shape)}")
+    sae.load_state_dict({k: tensors[k].float() for k in expected})
+
+
+def load_sparsity(folder: Path | str) -> torch.Tensor | None:
+    p = Path(folder) / SPARSITY
+    return load_tensors(p, "sparsity file")["sparsity"] if p.exists() else None

@@ -1,0 +1,208 @@
+"""Train SAEs on a stream of activation batches.
+
+`SAETrainer` owns one SAE with its optimiser, schedules, dead-latent tracking
+and resampling; `train_sae` feeds it batches from an activation store, logs
+metrics as JSON lines, checkpoints atomically and resumes. Several trainers
+can share one stream (each batch read once, fed to all).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from monoscope.errors import MonoscopeError
+from monoscope.io import jsonl_append, write_json
+from monoscope.sae.base import ARCHITECTURES, SAE, SAEConfig
+from monoscope.sae.geometric_median import geometric_median
+
+
+@dataclass
+class TrainConfig:
+    sae: SAEConfig = field(default_factory=SAEConfig)
+    total_vectors: int = 2_000_000
+    batch_size: int = 4096
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    lr_warmup_frac: float = 0.02
+    lr_decay_frac: float = 0.2  # linear decay to zero over the last fraction of steps
+    sparsity_coef: float = 5.0  # λ for L1 (ReLU) or the sparsity penalty of other architectures
+    sparsity_warmup_frac: float = 0.05
+    grad_clip: float = 1.0  # 0 disables
+    normalize_activations: bool = True  # scale inputs so E||x|| = sqrt(d_in); folded into the weights at save
+    b_dec_init: str = "geometric_median"  # or "mean", "zeros"
+    resample_at: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)  # fractions of training; () disables
+    resample_samples: int = 16384
+    dead_window: int = 200_000  # vectors without a firing after which a latent counts as dead
+    log_every: int = 10
+    checkpoint_every: int = 0  # steps; 0 = only at the end
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self):
+        if isinstance(self.sae, dict):
+            self.sae = SAEConfig.from_dict(self.sae)
+        self.betas = tuple(self.betas)
+        self.resample_at = tuple(self.resample_at)
+        if self.total_vectors <= 0 or self.batch_size <= 0:
+            raise MonoscopeError("total_vectors and batch_size must be positive")
+        if self.lr <= 0:
+            raise MonoscopeError(f"lr must be positive, got {self.lr}")
+        if self.sparsity_coef < 0:
+            raise MonoscopeError(f"sparsity coefficient must be non-negative, got {self.sparsity_coef}")
+        if self.b_dec_init not in ("geometric_median", "mean", "zeros"):
+            raise MonoscopeError(f"b_dec_init must be geometric_median, mean or zeros, got {self.b_dec_init!r}")
+        if any(not 0 < f < 1 for f in self.resample_at):
+            raise MonoscopeError(f"resample_at fractions must lie in (0, 1), got {self.resample_at}")
+
+    @property
+    def steps(self) -> int:
+        return max(1, self.total_vectors // self.batch_size)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["sae"] = self.sae.to_dict()
+        return d
+
+
+def make_sae(cfg: SAEConfig) -> SAE:
+    return ARCHITECTURES[cfg.architecture](cfg)
+
+
+class SAETrainer:
+    """One SAE being trained: call `step(x)` with batches of (already scaled) activations."""
+
+    def __init__(self, cfg: TrainConfig, sample_fn: Callable[[int, int], torch.Tensor] | None = None):
+        self.cfg = cfg
+        torch.manual_seed(cfg.seed)
+        self.sae = make_sae(cfg.sae).to(cfg.device)
+        self.opt = torch.optim.Adam(self.sae.parameters(), lr=cfg.lr, betas=cfg.betas)
+        self.sample_fn = sample_fn  # (n, seed) -> scaled activations, for init and resampling
+        self.step_no = 0
+        self.since_fired = torch.zeros(cfg.sae.d_sae, dtype=torch.long, device=cfg.device)  # in vectors
+        self.fire_count = torch.zeros(cfg.sae.d_sae, dtype=torch.long, device=cfg.device)
+        self.window_vectors = 0
+        self.resample_steps = sorted({max(1, int(f * cfg.steps)) for f in cfg.resample_at})
+        self.resampled_total = 0
+
+    # ---- schedules ---------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        n = self.cfg.steps
+        warm = max(1, int(self.cfg.lr_warmup_frac * n))
+        decay_start = int((1 - self.cfg.lr_decay_frac) * n)
+        if step < warm:
+            return self.cfg.lr * (step + 1) / warm
+        if step >= decay_start and self.cfg.lr_decay_frac > 0:
+            return self.cfg.lr * max(0.0, (n - step) / max(1, n - decay_start))
+        return self.cfg.lr
+
+    def coef_at(self, step: int) -> float:
+        warm = int(self.cfg.sparsity_warmup_frac * self.cfg.steps)
+        return self.cfg.sparsity_coef * min(1.0, (step + 1) / warm) if warm > 0 else self.cfg.sparsity_coef
+
+    # ---- init --------------------------------------------------------------
+    @torch.no_grad()
+    def init_b_dec(self, x: torch.Tensor) -> None:
+        if self.cfg.b_dec_init == "geometric_median":
+            self.sae.b_dec.data = geometric_median(x.to(self.cfg.device))
+        elif self.cfg.b_dec_init == "mean":
+            self.sae.b_dec.data = x.mean(0).to(self.cfg.device)
+
+    # ---- one step ----------------------------------------------------------
+    def step(self, x: torch.Tensor) -> dict[str, float]:
+        cfg, sae = self.cfg, self.sae
+        if self.step_no == 0 and cfg.b_dec_init != "zeros":
+            self.init_b_dec(x if self.sample_fn is None else self.sample_fn(min(8192, cfg.resample_samples), cfg.seed))
+        if not torch.isfinite(x).all():
+            raise MonoscopeError(f"activations contain NaN or inf at step {self.step_no}; training stopped, last checkpoint kept")
+        lr = self.lr_at(self.step_no)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        dead_mask = self.since_fired >= cfg.dead_window
+        out = sae.loss(x, self.coef_at(self.step_no), dead_mask=dead_mask)
+        loss = out["total"]
+        if not torch.isfinite(loss):
+            raise MonoscopeError(f"SAE loss became {loss.item()} at step {self.step_no}; lower the lr or the sparsity coefficient (last checkpoint kept)")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        sae.remove_parallel_grad()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(sae.parameters(), cfg.grad_clip)
+        self.opt.step()
+        sae.normalize_decoder()
+        sae.after_step() if hasattr(sae, "after_step") else None
+
+        with torch.no_grad():
+            f = out["f"]
+            fired = (f > 0).sum(0)
+            n = x.shape[0]
+            self.since_fired += n
+            self.since_fired[fired > 0] = 0
+            self.fire_count += fired
+            self.window_vectors += n
+        self.step_no += 1
+        rec = {"step": self.step_no, "lr": lr, "coef": self.coef_at(self.step_no - 1)}
+        if self.step_no in self.resample_steps and self.sample_fn is not None and self.resample_steps:
+            rec["resampled"] = self.resample()
+        if self.step_no % cfg.log_every == 0 or self.step_no == cfg.steps:
+            with torch.no_grad():
+                x_hat = out["x_hat"]
+                rec.update({
+                    "mse": out["mse"].item(),
+                    "fvu": ((x_hat - x).pow(2).sum() / (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)).item(),
+                    "l0": (f > 0).float().sum(-1).mean().item(),
+                    "sparsity": out["sparsity"].item(),
+                    "dead_fraction": (self.since_fired >= cfg.dead_window).float().mean().item(),
+                    **{k: v.item() for k, v in out.items() if k.startswith("aux") and v.numel() == 1},
+                })
+        return rec
+
+    @torch.no_grad()
+    def resample(self) -> int:
+        """Bricken et al.: re-initialise dead latents towards inputs the SAE reconstructs worst."""
+        cfg, sae = self.cfg, self.sae
+        dead = (self.since_fired >= min(cfg.dead_window, self.step_no * cfg.batch_size)).nonzero().flatten()
+        if len(dead) == 0:
+            return 0
+        x = self.sample_fn(cfg.resample_samples, cfg.seed * 7919 + self.step_no).to(cfg.device)
+        err = (sae(x) - x).pow(2).sum(-1)
+        if err.sum() <= 0:
+            return 0
+        g = torch.Generator(device="cpu").manual_seed(cfg.seed * 104729 + self.step_no)
+        pick = torch.multinomial(err.cpu() / err.sum().cpu(), len(dead), replacement=len(dead) > len(x), generator=g).to(cfg.device)
+        v = x[pick] - sae.b_dec
+        v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-8)
+        alive = torch.ones(sae.d_sae, dtype=torch.bool, device=cfg.device)
+        alive[dead] = False
+        enc_norm = sae.W_enc.data[:, alive].norm(dim=0).mean() if alive.any() else torch.tensor(1.0)
+        sae.W_dec.data[dead] = v
+        sae.W_enc.data[:, dead] = (v * enc_norm * 0.2).T
+        sae.b_enc.data[dead] = 0.0
+        for p, rows, dim in ((sae.W_dec, dead, 0), (sae.W_enc, dead, 1), (sae.b_enc, dead, 0)):
+            st = self.opt.state.get(p)
+            if st:
+                for key in ("exp_avg", "exp_avg_sq"):
+                    st[key].index_fill_(dim, rows, 0.0)
+        self.since_fired[dead] = 0
+        self.resampled_total += len(dead)
+        return int(len(dead))
+
+    # ---- checkpoint state -----------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"sae": self.sae.state_dict(), "opt": self.opt.state_dict(), "step": self.step_no,
+                "since_fired": self.since_fired, "fire_count": self.fire_count, "window_vectors": self.window_vectors,
+                "resampled_total": self.resampled_total, "rng": torch.get_rng_state()}
+
+    def load_state_dict(self, st: dict) -> None:
+        self.sae.load_state_dict(st["sae"])
+        self.opt.load_state_dict(st["opt"])
+        self.step_no = int(st["step"])
+        self.since_fired = st["since_fired"].to(self.cfg.device)
+        self.fire_count = st["fire_count"].to(self.cfg.device)
+        self.window_vectors = int(st["window_vectors"])
+        self.resampled_total = int(st["resampled_total"])
+        torch.set_rng_state(st["rng"])
