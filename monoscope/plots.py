@@ -47,3 +47,23 @@ def density_histogram(log10_density: Sequence[float], path: Path | str, title: s
     ax.set_ylabel("features")
     ax.set_title(f"{title} ({dead} dead of {len(vals)})")
     return save(fig, path)
+
+
+def frontier(rows: Sequence[dict], path: Path | str, title: str = "SAE frontier") -> Path:
+    """FVU vs L0 and loss recovered vs L0, one series per architecture (and size)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(f"{r['architecture']} {r['d_sae']}", []).append(r)
+    for label, rs in sorted(groups.items()):
+        rs = sorted(rs, key=lambda r: r["l0"])
+        for ax, key in zip(axes, ("fvu", "loss_recovered")):
+            ax.plot([r["l0"] for r in rs], [r[key] for r in rs], marker="o", label=label)
+    for ax, key in zip(axes, ("FVU (lower is better)", "loss recovered (higher is better)")):
+        ax.set_xlabel("L0 (active latents per token)")
+        ax.set_xscale("log")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    return save(fig, path)

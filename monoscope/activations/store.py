@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
 from monoscope.io import read_json, write_json
+from monoscope.precision import pin
 from monoscope.runs import finish_stage, open_stage, require_stage
 
 INDEX_COLUMNS = ("token", "doc", "pos", "row", "col")
@@ -55,46 +56,86 @@ class HarvestConfig:
             raise MonoscopeError("shard_size and batch_contexts must be positive")
 
 
+_HEADER = 128  # fixed .npy header size, so a shard's final row count can be written last
+
+
+def _npy_header(dtype: np.dtype, shape: tuple[int, int]) -> bytes:
+    body = repr({"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)})
+    body += " " * (_HEADER - 10 - len(body) - 1) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body.encode("latin1")
+
+
+class _ShardFile:
+    """One .npy file written row block by row block, named only once complete."""
+
+    def __init__(self, path: Path, dtype: np.dtype, width: int):
+        self.path, self.dtype, self.width, self.n = path, dtype, width, 0
+        self.tmp = path.with_name(path.name + ".tmp")
+        self.fh = open(self.tmp, "wb")
+        self.fh.write(b"\0" * _HEADER)
+
+    def write(self, rows: np.ndarray) -> None:
+        np.ascontiguousarray(rows, dtype=self.dtype).tofile(self.fh)
+        self.n += len(rows)
+
+    def skip(self, n: int) -> None:
+        """Leave n rows of zeros without writing them (a sparse file: no disk used)."""
+        self.fh.seek(n * self.width * self.dtype.itemsize, 1)
+        self.n += n
+
+    def close(self) -> None:
+        self.fh.truncate(_HEADER + self.n * self.width * self.dtype.itemsize)
+        self.fh.seek(0)
+        self.fh.write(_npy_header(self.dtype, (self.n, self.width)))
+        self.fh.close()
+        self.tmp.replace(self.path)
+
+
 class _ShardWriter:
+    """Streams vectors into shards of `shard_size` rows with no staging copy, keeping running statistics."""
+
     def __init__(self, folder: Path, d_in: int, shard_size: int, dtype: str):
         self.folder, self.d_in, self.shard_size, self.dtype = folder, d_in, shard_size, np.dtype(dtype)
-        self.acts: list[np.ndarray] = []
-        self.index: list[np.ndarray] = []
-        self.pending = 0
         self.shards: list[dict] = []
         self.sum = np.zeros(d_in, dtype=np.float64)
         self.norm_sum = 0.0
         self.sq_sum = 0.0
         self.count = 0
+        self._files: tuple[_ShardFile, _ShardFile] | None = None
 
     def add(self, acts: np.ndarray, index: np.ndarray) -> None:
-        if not np.isfinite(acts).all():
+        sq = np.einsum("ij,ij->i", acts, acts, dtype=np.float64) if acts.dtype == np.float64 else np.einsum("ij,ij->i", acts, acts)
+        sq_sum, batch_sum = float(sq.sum(dtype=np.float64)), acts.sum(0, dtype=np.float64)
+        if not (np.isfinite(sq_sum) and np.isfinite(batch_sum).all()):  # any NaN/inf reaches these sums
             raise MonoscopeError("activations contain NaN or inf; the model or its inputs are broken, store not written")
-        a64 = acts.astype(np.float64)
-        self.sum += a64.sum(0)
-        norms = np.sqrt((a64 ** 2).sum(1))
-        self.norm_sum += norms.sum()
-        self.sq_sum += (norms ** 2).sum()
+        self.sum += batch_sum
+        self.norm_sum += float(np.sqrt(sq, dtype=np.float64).sum())
+        self.sq_sum += sq_sum
         self.count += len(acts)
-        self.acts.append(acts.astype(self.dtype))
-        self.index.append(index.astype(np.int32))
-        self.pending += len(acts)
-        while self.pending >= self.shard_size:
-            self._flush(self.shard_size)
+        i = 0
+        while i < len(acts):
+            if self._files is None:
+                k = len(self.shards)
+                self._files = (_ShardFile(self.folder / f"acts_{k:05d}.npy", self.dtype, self.d_in),
+                               _ShardFile(self.folder / f"index_{k:05d}.npy", np.dtype(np.int32), len(INDEX_COLUMNS)))
+            fa, fi = self._files
+            take = min(len(acts) - i, self.shard_size - fa.n)
+            fa.write(acts[i : i + take])
+            fi.write(index[i : i + take]) if index is not None else fi.skip(take)
+            i += take
+            if fa.n == self.shard_size:
+                self._flush()
 
-    def _flush(self, n: int) -> None:
-        acts, index = np.concatenate(self.acts), np.concatenate(self.index)
-        k = len(self.shards)
-        a_name, i_name = f"acts_{k:05d}.npy", f"index_{k:05d}.npy"
-        _save_npy(self.folder / a_name, acts[:n])
-        _save_npy(self.folder / i_name, index[:n])
-        self.shards.append({"acts": a_name, "index": i_name, "n": int(n)})
-        self.acts, self.index = [acts[n:]], [index[n:]]
-        self.pending = len(acts) - n
+    def _flush(self) -> None:
+        fa, fi = self._files
+        fa.close()
+        fi.close()
+        self.shards.append({"acts": fa.path.name, "index": fi.path.name, "n": int(fa.n)})
+        self._files = None
 
     def close(self) -> None:
-        if self.pending:
-            self._flush(self.pending)
+        if self._files is not None:
+            self._flush()
 
 
 @torch.no_grad()
@@ -109,7 +150,7 @@ def harvest(model, dataset, out: Path | str, cfg: HarvestConfig | None = None, o
     stage_cfg.pop("device")
     if open_stage(out, "harvest", stage_cfg, overwrite):
         return ActivationStore(out)
-    for p in out.glob("*.npy"):
+    for p in [*out.glob("*.npy"), *out.glob("*.npy.tmp")]:
         p.unlink()
     tokens, docs, poss = split.tokens, split.doc, split.pos
     n_ctx = tokens.shape[1]
@@ -156,6 +197,7 @@ def harvest(model, dataset, out: Path | str, cfg: HarvestConfig | None = None, o
         "split": cfg.split,
         "n_ctx": n_ctx,
         "exclude_bos": cfg.exclude_bos,
+        "prepend_bos": bool(getattr(dataset, "meta", {}).get("prepend_bos", True)),
         "data": str(dataset.folder.resolve()),
         "index_columns": list(INDEX_COLUMNS),
         "shards": writer.shards,
@@ -167,6 +209,42 @@ def harvest(model, dataset, out: Path | str, cfg: HarvestConfig | None = None, o
         "seconds": round(time.time() - t0, 2),
     }
     write_json(out / "meta.json", meta)
+    finish_stage(out)
+    return ActivationStore(out)
+
+
+def write_store(out: Path | str, batches, hook: str = "synthetic", dtype: str = "float32", shard_size: int = 1 << 16,
+                meta: dict | None = None, overwrite: bool = False, progress: bool = False) -> "ActivationStore":
+    """A store from vectors that come from elsewhere (synthetic benchmarks, other tools): `batches` yields
+    float arrays [n, d_in], or (vectors, index [n, 5]) pairs; without an index the index files stay zero and sparse."""
+    out = Path(out)
+    if open_stage(out, "harvest", {"hook": hook, "dtype": dtype, "shard_size": shard_size, "source": "write_store", **(meta or {})}, overwrite):
+        return ActivationStore(out)
+    writer = None
+    bar = tqdm(desc=f"write {hook}", unit="vec", unit_scale=True, disable=not progress)
+    for b in batches:
+        acts, index = b if isinstance(b, tuple) else (b, None)
+        acts = np.asarray(acts)
+        if acts.ndim != 2:
+            raise MonoscopeError(f"write_store expects [n, d_in] arrays, got shape {acts.shape}")
+        if writer is None:
+            writer = _ShardWriter(out, acts.shape[1], shard_size, dtype)
+        elif acts.shape[1] != writer.d_in:
+            raise MonoscopeError(f"vectors of width {acts.shape[1]} after width {writer.d_in}; a store holds one width")
+        writer.add(acts, None if index is None else np.asarray(index, dtype=np.int32))
+        bar.update(len(acts))
+    bar.close()
+    if writer is None or writer.count == 0:
+        raise MonoscopeError("write_store got no vectors")
+    writer.close()
+    mean_norm = writer.norm_sum / writer.count
+    write_json(out / "meta.json", {
+        "format": "monoscope-activations/1", "model": "", "model_path": "", "hook": hook, "d_in": writer.d_in,
+        "count": writer.count, "dtype": dtype, "n_ctx": None, "exclude_bos": False, "index_columns": list(INDEX_COLUMNS),
+        **(meta or {}), "shards": writer.shards, "mean": (writer.sum / writer.count).tolist(), "mean_norm": mean_norm,
+        "mean_sq_norm": writer.sq_sum / writer.count,
+        "norm_scale": math.sqrt(writer.d_in) / mean_norm if mean_norm > 0 else 1.0,
+    })
     finish_stage(out)
     return ActivationStore(out)
 
@@ -229,6 +307,32 @@ class ActivationStore:
         g = np.random.default_rng(seed)
         return self.read(np.sort(g.choice(self.count, size=min(n, self.count), replace=False)))
 
+    def read_block(self, shard: int, a: int, b: int) -> np.ndarray:
+        """Rows a:b of one shard by a plain file read: unlike slicing the memory map, the pages
+        read do not stay mapped in this process, so streaming a store of any size keeps RSS flat."""
+        arr = self._acts[shard]
+        offset = getattr(arr, "offset", None)
+        if offset is None:  # not a file-backed map (e.g. a subclass holding arrays in memory)
+            return np.asarray(arr[a:b])
+        with open(self.folder / self.meta["shards"][shard]["acts"], "rb") as fh:
+            fh.seek(offset + a * self.d_in * arr.dtype.itemsize)
+            return np.fromfile(fh, dtype=arr.dtype, count=(b - a) * self.d_in).reshape(b - a, self.d_in)
+
+    def select_shards(self, shards) -> "ActivationStore":
+        """A view holding only some shards (e.g. one rank's share under data-parallel training)."""
+        import copy
+
+        ids = [int(s) for s in shards]
+        if not ids:
+            raise MonoscopeError(f"no shards selected from {self.folder} ({len(self.meta['shards'])} shards)")
+        view = copy.copy(self)
+        view.meta = {**self.meta, "shards": [self.meta["shards"][i] for i in ids]}
+        view._acts = [self._acts[i] for i in ids]
+        view._index = [self._index[i] for i in ids]
+        view._starts = np.cumsum([0] + [s["n"] for s in view.meta["shards"]])
+        view.count = int(view._starts[-1])
+        return view
+
     # ---- shuffled streaming ------------------------------------------------
     def _blocks(self, block: int) -> list[tuple[int, int, int]]:
         out = []
@@ -238,7 +342,7 @@ class ActivationStore:
         return out
 
     def iter_batches(self, batch_size: int, seed: int = 0, start_batch: int = 0, block: int = 4096,
-                     group_blocks: int = 16, epochs: int | None = None) -> Iterator[torch.Tensor]:
+                     group_blocks: int = 16, epochs: int | None = None, pin_memory: bool = False) -> Iterator[torch.Tensor]:
         """Endless shuffled batches (or `epochs` passes). Memory: `group_blocks * block` vectors.
 
         Each epoch permutes blocks across shards, then rows within each group of
@@ -263,7 +367,7 @@ class ActivationStore:
                 if skip >= size:
                     skip -= size
                     continue
-                data = np.concatenate([self._acts[s][a:b] for s, a, b in grp]).astype(np.float32, copy=False)
+                data = np.concatenate([self.read_block(s, a, b) for s, a, b in grp]).astype(np.float32, copy=False)
                 data = data[np.random.default_rng(perm_seed).permutation(size)]
                 if skip:
                     data, skip = data[skip:], 0
@@ -271,6 +375,7 @@ class ActivationStore:
                 have += len(data)
                 while have >= batch_size:
                     buf = np.concatenate(carry) if len(carry) > 1 else carry[0]
-                    yield torch.from_numpy(np.ascontiguousarray(buf[:batch_size]))
+                    out = torch.from_numpy(np.ascontiguousarray(buf[:batch_size]))
+                    yield pin(out) if pin_memory else out
                     carry, have = [buf[batch_size:]], have - batch_size
             epoch += 1

@@ -10,6 +10,8 @@ from monoscope.errors import MonoscopeError
 # One module per group of sub-commands; each defines register(subparsers).
 COMMAND_MODULES = [
     "monoscope.cli.pipeline",
+    "monoscope.cli.scale",
+    "monoscope.cli.toy",
 ]
 
 

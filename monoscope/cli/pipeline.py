@@ -48,6 +48,10 @@ def register(sub) -> None:
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     p.add_argument("--shard-size", type=int, default=1 << 16)
+    p.add_argument("--module-paths", default=None,
+                   help="Hugging Face architectures without a built-in map: layers=PATH,embed=PATH,attn=PATH,mlp=PATH,mlp_down=PATH")
+    p.add_argument("--module-path", default=None, help="read the output of this module (of a Hugging Face model) as the hook")
+    p.add_argument("--model-dtype", default="float32", help="forward precision of a Hugging Face model: float32, bfloat16, float16 (CUDA)")
     _common(p)
     p.set_defaults(func=cmd_harvest)
 
@@ -62,6 +66,15 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps between atomic checkpoints")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the ranks torchrun starts (gloo on CPU, NCCL on CUDA); --batch-size is the global batch")
+    p.add_argument("--dist-timeout", type=float, default=120.0, help="seconds a rank waits for the others before giving up")
+    p.add_argument("--sweep", default=None, metavar="FILE",
+                   help="YAML/TOML list of SAEs trained together on one pass over the store (then a frontier plot)")
+    p.add_argument("--model", default=None, help="sweep frontier: model folder (default: from the store's metadata)")
+    p.add_argument("--data", default=None, help="sweep frontier: data folder (default: from the store's metadata)")
+    p.add_argument("--eval-contexts", type=int, default=256, help="sweep frontier: validation contexts per SAE")
+    p.add_argument("--no-frontier", action="store_true", help="sweep: skip evaluating the SAEs")
     _common(p)
     p.set_defaults(func=cmd_train_sae)
 
@@ -112,7 +125,15 @@ def cmd_harvest(a) -> int:
     from monoscope.models import load_model
 
     ds = Dataset(a.data)
-    model = load_model(a.model, a.device)
+    if getattr(a, "module_paths", None) or getattr(a, "module_path", None) or getattr(a, "model_dtype", "float32") != "float32":
+        from monoscope.models.hf import HFModel
+
+        model = HFModel.load(a.model, device=a.device, dtype=a.model_dtype, arch=a.module_paths)
+        if a.module_path:
+            model.add_module_hook(a.module_path, a.module_path)
+            a.hook = a.module_path
+    else:
+        model = load_model(a.model, a.device)
     store = harvest(model, ds, a.out, HarvestConfig(hook=a.hook, split=a.split, max_tokens=a.max_tokens, dtype=a.dtype,
                                                     shard_size=a.shard_size, device=a.device), a.overwrite,
                     model_name=getattr(getattr(model, "cfg", None), "model_name", str(a.model)),
@@ -126,10 +147,35 @@ def cmd_train_sae(a) -> int:
     from monoscope.sae import SAEConfig, TrainConfig, train_sae
 
     store = ActivationStore(a.acts)
+    if getattr(a, "sweep", None):
+        return _train_sweep(a, store)
     cfg = TrainConfig(sae=SAEConfig(a.arch, store.d_in, a.d_sae, k=a.k), total_vectors=int(a.vectors), batch_size=a.batch_size,
                       lr=a.lr, sparsity_coef=a.sparsity_coef, checkpoint_every=a.checkpoint_every, seed=a.seed, device=a.device)
+    if getattr(a, "distributed", False):
+        from monoscope.sae.distributed import train_sae_distributed
+
+        if train_sae_distributed(store, a.out, cfg, a.overwrite, progress=not a.quiet, timeout_s=a.dist_timeout) is not None:
+            print(Path(a.out, "train_summary.json").read_text().strip())
+        return 0
     train_sae(store, a.out, cfg, a.overwrite, progress=not a.quiet)
     print(Path(a.out, "train_summary.json").read_text().strip())
+    return 0
+
+
+def _train_sweep(a, store) -> int:
+    from monoscope.sae.sweep import expand_sweep, read_sweep_file, train_sweep
+
+    configs = expand_sweep(read_sweep_file(a.sweep), store.d_in, a.device)
+    train_sweep(store, a.out, configs, a.overwrite, progress=not a.quiet)
+    print(Path(a.out, "sweep.json").read_text().strip())
+    if not a.no_frontier:
+        from monoscope.evals import EvalConfig
+        from monoscope.frontier import run_frontier
+
+        r = run_frontier(a.out, a.model, a.data, EvalConfig(n_contexts=a.eval_contexts, device=a.device), progress=not a.quiet)
+        for row in r["rows"]:
+            print(json.dumps({k: row[k] for k in ("name", "l0", "fvu", "loss_recovered", "dead_fraction")}))
+        print(f"frontier: {Path(a.out) / 'frontier.png'}")
     return 0
 
 

@@ -52,10 +52,11 @@ class Dataset:
 
     def __init__(self, folder: Path | str):
         self.folder = Path(folder)
-        self.config = DataConfig(**require_stage(self.folder, "data"))
+        stage = require_stage(self.folder, "data")  # other builders (data/hf.py) add their own keys
+        self.config = DataConfig(**{k: v for k, v in stage.items() if k in DataConfig.__dataclass_fields__})
         self.meta = read_json(self.folder / "data.json", "data metadata")
         self.tokenizer: Tokenizer = load_tokenizer(self.folder / "tokenizer.json")
-        self.bos_id = eos_id(self.tokenizer)
+        self.bos_id = int(self.meta["bos_id"]) if self.meta.get("bos_id") is not None else eos_id(self.tokenizer)
         self._docs: list[dict] | None = None
 
     @property

@@ -1,0 +1,91 @@
+"""The `monoscope` command end to end: the quick demo, reuse, and bad input at the boundary."""
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from monoscope.cli import main
+
+SUMMARY_KEYS = {"subject_val_loss", "l0", "fvu", "dead_fraction", "loss_recovered", "kl", "seconds"}
+
+
+def test_quick_demo_summary_and_plots(tiny_run):
+    out, summary = tiny_run
+    assert SUMMARY_KEYS <= set(summary)
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(on_disk) and on_disk["hook"] == "blocks.0.mlp.hook_post"
+    for p in on_disk["plots"]:
+        assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert (out / "sae" / "cfg.json").exists() and (out / "sae" / "sae_weights.safetensors").exists()
+    assert 0 <= summary["dead_fraction"] <= 1 and summary["l0"] >= 0
+
+
+def test_second_demo_run_reuses_every_stage(tiny_run, capsys):
+    out, _ = tiny_run
+    stamps = {p: p.stat().st_mtime_ns for p in [out / "model" / "model.safetensors", out / "sae" / "sae_weights.safetensors",
+                                                 out / "data" / "train.safetensors"]}
+    assert main(["demo", "--quick", "--out", str(out), "--quiet"]) == 0
+    assert "loss recovered" in capsys.readouterr().out
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+
+def test_other_configuration_is_refused_and_nothing_is_overwritten(tiny_run, capsys):
+    out, _ = tiny_run
+    before = (out / "model" / "model.safetensors").read_bytes()
+    rc = main(["train-model", "--data", str(out / "data"), "--out", str(out / "model"), "--steps", "3", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "another configuration" in err and "--overwrite" in err and err.count("\n") == 1
+    assert (out / "model" / "model.safetensors").read_bytes() == before
+
+
+def test_unknown_hook_lists_valid_ones(tiny_run, tmp_path, capsys):
+    out, _ = tiny_run
+    rc = main(["harvest", "--model", str(out / "model"), "--data", str(out / "data"), "--hook", "blocks.0.mlp.hook_nope",
+               "--out", str(tmp_path / "acts"), "--quiet"])
+    assert rc == 2 and "blocks.0.mlp.hook_post" in capsys.readouterr().err
+
+
+def test_missing_and_corrupt_run_folders(tiny_run, tmp_path, capsys):
+    out, _ = tiny_run
+    assert main(["eval", "--sae", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "run"
+    shutil.copytree(out / "sae", bad / "sae")
+    w = bad / "sae" / "sae_weights.safetensors"
+    w.write_bytes(w.read_bytes()[:100])
+    rc = main(["eval", "--sae", str(bad), "--model", str(out / "model"), "--data", str(out / "data"), "--quiet"])
+    assert rc == 2 and "truncated or corrupt" in capsys.readouterr().err
+
+
+def test_empty_corpus_and_vocabulary_mismatch(tiny_run, tmp_path, capsys):
+    out, _ = tiny_run
+    (tmp_path / "empty").mkdir()
+    assert main(["data", "--corpus", str(tmp_path / "empty"), "--out", str(tmp_path / "d0")]) == 2
+    assert "empty" in capsys.readouterr().err
+    corpus = tmp_path / "texts"
+    corpus.mkdir()
+    for i in range(8):
+        (corpus / f"{i}.txt").write_text(("the quick brown fox %d jumps over the lazy dog. " % i) * 40)
+    assert main(["data", "--corpus", str(corpus), "--vocab-size", "300", "--n-ctx", "32", "--out", str(tmp_path / "d1")]) == 0
+    capsys.readouterr()
+    rc = main(["eval", "--sae", str(out), "--data", str(tmp_path / "d1"), "--quiet"])
+    assert rc == 2 and "vocabulary" in capsys.readouterr().err
+
+
+def test_sae_width_must_match_store(tiny_run, tmp_path, capsys):
+    out, _ = tiny_run
+    store = next((out / "acts").iterdir())
+    from monoscope.activations import ActivationStore
+    from monoscope.errors import MonoscopeError
+    from monoscope.sae import SAEConfig, TrainConfig, train_sae
+
+    st = ActivationStore(store)
+    with pytest.raises(MonoscopeError, match="does not match the store"):
+        train_sae(st, tmp_path / "s", TrainConfig(sae=SAEConfig("relu", st.d_in + 1, 8), total_vectors=100), progress=False)
+
+
+def test_console_entry_point():
+    r = subprocess.run([sys.executable, "-m", "monoscope", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("monoscope ")

@@ -1,0 +1,62 @@
+import json
+
+import pytest
+
+from monoscope.data.corpus import DOMAINS, assign_splits, builtin_corpus, load_corpus
+from monoscope.errors import MonoscopeError
+
+
+@pytest.fixture(scope="module")
+def small_builtin():
+    return builtin_corpus({d: 20_000 for d in DOMAINS})
+
+
+def test_builtin_corpus_has_every_domain_with_real_text(small_builtin):
+    by = {}
+    for d in small_builtin:
+        by.setdefault(d.domain, []).append(d)
+    assert set(by) == set(DOMAINS)
+    assert any("def " in d.text for d in by["python"])
+    assert all(set(d.text.strip()) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n") for d in by["base64"])
+    assert all(set(d.text.strip()) <= set("0123456789abcdef\n") for d in by["hex"])
+    assert any(any("\u4e00" <= c <= "\u9fff" for c in d.text) for d in by["cjk"])
+    assert any("<html" in d.text.lower() or "<p>" in d.text.lower() for d in by["html"])
+
+
+def test_split_is_deterministic_and_every_domain_validates(small_builtin):
+    again = builtin_corpus({d: 20_000 for d in DOMAINS})
+    assert [(d.source, d.split) for d in small_builtin] == [(d.source, d.split) for d in again]
+    for dom in DOMAINS:
+        docs = [d for d in small_builtin if d.domain == dom]
+        if len(docs) >= 2:
+            assert {d.split for d in docs} == {"train", "val"}, dom
+
+
+def test_folder_corpus_replaces_invalid_utf8(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"hello \xff\xfe world\n" * 3)
+    (tmp_path / "b.md").write_text("# title\nsome text\n")
+    docs = load_corpus(str(tmp_path))
+    assert {d.domain for d in docs} == {"txt", "md"}
+    assert "\ufffd" in next(d.text for d in docs if d.domain == "txt")
+
+
+def test_jsonl_corpus_and_missing_field(tmp_path):
+    p = tmp_path / "c.jsonl"
+    p.write_text("\n".join(json.dumps({"body": f"doc {i}", "domain": "x"}) for i in range(5)))
+    docs = load_corpus(str(p), text_field="body")
+    assert len(docs) == 5 and docs[0].domain == "x"
+    with pytest.raises(MonoscopeError, match="text-field"):
+        load_corpus(str(p))
+
+
+def test_empty_and_unmatched_corpora_are_refused(tmp_path):
+    (tmp_path / "empty.txt").write_text("   \n")
+    with pytest.raises(MonoscopeError, match="empty"):
+        load_corpus(str(tmp_path))
+    with pytest.raises(MonoscopeError, match="matched no files"):
+        load_corpus(str(tmp_path / "nothing*.txt"))
+
+
+def test_assign_splits_keeps_a_train_doc(small_builtin):
+    docs = assign_splits(small_builtin[:2], val_percent=100)
+    assert {d.split for d in docs} == {"train", "val"}

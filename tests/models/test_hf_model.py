@@ -1,0 +1,114 @@
+"""The Hugging Face adapter: hook values agree with transformers' own hidden states, edits take effect."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+pytest.importorskip("transformers")
+
+from hf_tiny_models import save_tiny  # noqa: E402
+
+from monoscope.errors import MonoscopeError  # noqa: E402
+from monoscope.models import load_model  # noqa: E402
+from monoscope.models.hf import HFModel  # noqa: E402
+from monoscope.models.hf_arch import ArchSpec  # noqa: E402
+
+FAMILIES = ["gpt2", "gpt_neox", "llama", "mistral", "qwen2", "bert"]
+PRE_NORM = {"gpt2", "gpt_neox", "llama", "mistral", "qwen2"}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    root = tmp_path_factory.mktemp("hf")
+    return {f: save_tiny(f, root / f) for f in FAMILIES}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_hooks_match_hidden_states(folders, family):
+    m = load_model(folders[family])
+    assert isinstance(m, HFModel) and m.cfg.n_layers == 2 and m.cfg.d_model == 32
+    assert m.tokenizer is not None and len(m.tokenizer) == m.cfg.vocab_size
+    toks = torch.randint(0, m.cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(1))
+    logits, cache = m.run_with_cache(toks)
+    ref = m.hf(input_ids=toks, output_hidden_states=True)
+    torch.testing.assert_close(logits, ref.logits)
+    hs = ref.hidden_states
+    for L in range(m.cfg.n_layers):
+        torch.testing.assert_close(cache[f"blocks.{L}.hook_resid_pre"], hs[L])
+    torch.testing.assert_close(cache["blocks.0.hook_resid_post"], hs[1])
+    base = m.hf.base_model
+    layer = m.hf.base_model.get_submodule(m.arch.layers)[1]
+    # neurons after the nonlinearity, projected down, are the MLP's output
+    torch.testing.assert_close(layer.get_submodule(m.arch.mlp_down)(cache["blocks.1.mlp.hook_post"]), cache["blocks.1.hook_mlp_out"])
+    if family in PRE_NORM:  # the residual stream is the sum of what each part writes
+        L = 1
+        torch.testing.assert_close(cache[f"blocks.{L}.hook_resid_post"],
+                                   cache[f"blocks.{L}.hook_resid_pre"] + cache[f"blocks.{L}.hook_attn_out"] + cache[f"blocks.{L}.hook_mlp_out"])
+    assert cache["hook_embed"].shape == (2, 12, 32) and base is not None
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_patching_and_stop_early(folders, family):
+    m = load_model(folders[family])
+    g = torch.Generator().manual_seed(2)
+    a, b = (torch.randint(0, m.cfg.vocab_size, (2, 10), generator=g) for _ in range(2))
+    logits_b, cache_b = m.run_with_cache(b)
+    logits_a = m(a)
+    assert not torch.allclose(logits_a, logits_b)
+    # the first block's input carries everything downstream: patching it with b's value gives b's output
+    patched = m.run_with_hooks(a, [("blocks.0.hook_resid_pre", lambda x, hook: cache_b["blocks.0.hook_resid_pre"])])
+    torch.testing.assert_close(patched, logits_b)
+    # zeroing the last MLP's neurons changes the output, and the hooks are gone afterwards
+    zeroed = m.run_with_hooks(a, [("blocks.1.mlp.hook_post", lambda x, hook: torch.zeros_like(x))])
+    assert not torch.allclose(zeroed, logits_a)
+    torch.testing.assert_close(m(a), logits_a)
+    # stop early: no logits, same value
+    out, c = m.run_with_cache(a, names=["blocks.0.hook_resid_post"], stop_early=True)
+    assert out is None
+    torch.testing.assert_close(c["blocks.0.hook_resid_post"], m.run_with_cache(a)[1]["blocks.0.hook_resid_post"])
+
+
+def test_bad_folders_and_unmapped_architecture(folders, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(MonoscopeError, match="config.json"):
+        load_model(empty)
+    # an architecture without a map: the error lists the supported ones and shows how to name module paths
+    odd = tmp_path / "odd"
+    import shutil
+
+    shutil.copytree(folders["gpt2"], odd)
+    cfg = json.loads((odd / "config.json").read_text())
+    cfg["model_type"] = "gpt2"
+    (odd / "config.json").write_text(json.dumps(cfg))
+    from monoscope.models import hf_arch
+
+    saved = hf_arch.ARCH_SPECS.pop("gpt2")
+    try:
+        with pytest.raises(MonoscopeError, match=r"not mapped.*supported: .*llama.*module-paths"):
+            HFModel.load(odd)
+        m = HFModel.load(odd, arch="layers=h,embed=wte,attn=attn,mlp=mlp,mlp_down=mlp.c_proj")
+    finally:
+        hf_arch.ARCH_SPECS["gpt2"] = saved
+    assert "blocks.1.mlp.hook_post" in m.hook_names()
+    with pytest.raises(MonoscopeError, match="KEY=PATH"):
+        ArchSpec.parse("layers=h,bogus")
+    with pytest.raises(MonoscopeError, match="not found"):
+        HFModel.load(odd, arch="layers=nope")
+
+
+def test_module_hook_by_path(folders):
+    m = load_model(folders["gpt2"])
+    m.add_module_hook("ln_f", "ln_f")
+    toks = torch.randint(0, m.cfg.vocab_size, (1, 8))
+    _, c = m.run_with_cache(toks, names=["ln_f"])
+    ref = m.hf(input_ids=toks, output_hidden_states=True).hidden_states[-1]
+    torch.testing.assert_close(c["ln_f"], ref)
+    with pytest.raises(MonoscopeError, match="unknown hook point"):
+        m.run_with_cache(toks, names=["blocks.9.hook_resid_post"])

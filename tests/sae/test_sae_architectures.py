@@ -1,0 +1,137 @@
+"""Every architecture behind the SAE interface: equations, sparse kernels, training signal, bad settings."""
+import pytest
+import torch
+
+from monoscope.errors import MonoscopeError
+from monoscope.sae import ARCHITECTURES, SAEConfig, SAETrainer, TrainConfig, make_sae
+from monoscope.sae.kernels import relu_sae_loss, sparse_decode, topk_encode
+
+ALL = {"relu": {}, "topk": {"k": 4}, "batchtopk": {"k": 4}, "jumprelu": {}, "gated": {}}
+
+
+def synthetic(n, d=16, n_feat=48, active=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    dirs = torch.randn(n_feat, d, generator=g)
+    dirs /= dirs.norm(dim=1, keepdim=True)
+    idx = torch.rand(n, n_feat, generator=g).argsort(1)[:, :active]
+    coef = torch.zeros(n, n_feat).scatter_(1, idx, torch.rand(n, active, generator=g) + 0.5)
+    return coef @ dirs + 0.3, dirs
+
+
+def params(d=12, s=40, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(d, s, generator=g, dtype=torch.float64).requires_grad_(), torch.randn(s, generator=g, dtype=torch.float64).requires_grad_(),
+            torch.randn(s, d, generator=g, dtype=torch.float64).requires_grad_(), torch.randn(d, generator=g, dtype=torch.float64).requires_grad_()]
+
+
+def test_all_architectures_are_registered():
+    assert set(ALL) <= set(ARCHITECTURES)
+
+
+def test_fused_relu_loss_matches_autograd():
+    x = torch.randn(30, 12, dtype=torch.float64)
+    P = params()
+
+    def ref(We, be, Wd, bd):
+        f = torch.relu((x - bd) @ We + be)
+        return ((f @ Wd + bd - x) ** 2).sum(-1).mean() + 0.7 * (f * Wd.norm(dim=1)).sum(-1).mean()
+
+    a = torch.autograd.grad(ref(*P), P)
+    b = torch.autograd.grad(relu_sae_loss(x, *P, 0.7)[0], P)
+    for u, w in zip(a, b):
+        assert torch.allclose(u, w, atol=1e-9)
+
+
+def test_sparse_topk_kernels_match_dense_autograd():
+    x = torch.randn(30, 12, dtype=torch.float64)
+    P = params()
+
+    def dense(We, be, Wd, bd):
+        pre = (x - bd) @ We + be
+        v, i = pre.topk(5)
+        f = torch.zeros_like(pre).scatter(-1, i, v.relu())
+        return ((f @ Wd + bd - x) ** 2).sum(-1).mean()
+
+    def sparse(We, be, Wd, bd):
+        v, i = topk_encode(x, We, be, bd, 5)
+        return ((sparse_decode(i, v, Wd) + bd - x) ** 2).sum(-1).mean()
+
+    assert torch.allclose(dense(*P), sparse(*P))
+    for u, w in zip(torch.autograd.grad(dense(*P), P), torch.autograd.grad(sparse(*P), P)):
+        assert torch.allclose(u, w, atol=1e-9)
+
+
+@pytest.mark.parametrize("arch", sorted(ALL))
+def test_forward_shapes_and_training_lowers_the_loss(arch):
+    x, _ = synthetic(2048)
+    coef = {"relu": 0.3, "jumprelu": 0.01, "gated": 0.3}.get(arch, 0.0)
+    cfg = TrainConfig(sae=SAEConfig(arch, 16, 64, **ALL[arch]), total_vectors=2048 * 8, batch_size=256, lr=3e-3, sparsity_coef=coef,
+                      lr_warmup_frac=0.0, resample_at=())
+    tr = SAETrainer(cfg)
+    sae = tr.sae
+    assert sae.encode(x[:5]).shape == (5, 64) and sae(x[:5]).shape == (5, 16)
+    assert sae.encode(x[:6].reshape(2, 3, 16)).shape == (2, 3, 64)
+    first = sae.loss(x[:256], coef)["mse"].item()
+    for step in range(cfg.steps):
+        rec = tr.step(x[(step * 256) % 2048 :][:256])
+    assert sae.loss(x[:256], coef)["mse"].item() < 0.5 * first
+    assert torch.allclose(sae.W_dec.norm(dim=1), torch.ones(64), atol=1e-4)
+    assert rec["l0"] > 0
+
+
+def test_topk_keeps_exactly_k_and_batchtopk_k_on_average():
+    x, _ = synthetic(512)
+    topk = make_sae(SAEConfig("topk", 16, 64, k=5))
+    assert ((topk.encode(x) > 0).sum(-1) <= 5).all() and ((topk.encode(x) > 0).sum(-1) == 5).float().mean() > 0.9
+    bt = make_sae(SAEConfig("batchtopk", 16, 64, k=5)).train()
+    out = bt.loss(x)
+    assert (out["f"] > 0).sum(-1).float().mean().item() == pytest.approx(5, abs=0.01)
+    assert (out["f"] > 0).sum(-1).float().std() > 0  # per-token L0 varies
+    assert bt.threshold.item() > 0  # tracked for inference
+    bt.eval()
+    f = bt.encode(x)
+    assert ((f == 0) | (f > bt.threshold)).all()
+
+
+def test_jumprelu_threshold_learns_through_the_straight_through_estimator():
+    x, _ = synthetic(512)
+    sae = make_sae(SAEConfig("jumprelu", 16, 64, jumprelu_bandwidth=0.5, jumprelu_init_threshold=0.1))
+    out = sae.loss(x, sparsity_coef=1.0)
+    out["total"].backward()
+    assert sae.log_threshold.grad is not None and sae.log_threshold.grad.abs().sum() > 0
+    f = sae.encode(x)
+    assert ((f == 0) | (f > sae.threshold)).all()
+
+
+def test_auxk_trains_dead_latents_only_through_the_decoder_without_b_dec():
+    x, _ = synthetic(256)
+    sae = make_sae(SAEConfig("topk", 16, 64, k=4))
+    dead = torch.zeros(64, dtype=torch.bool)
+    dead[:20] = True
+    out = sae.loss(x, dead_mask=dead, aux_coef=1.0)
+    assert out["aux_k"] > 0
+    sae.zero_grad()
+    residual = (x - out["x_hat"]).detach()
+    aux = sae.auxk_loss(x, residual, dead, 1.0)
+    aux.backward()
+    assert sae.W_dec.grad[:20].abs().sum() > 0 and sae.W_dec.grad[20:].abs().sum() == 0
+    # recompute by hand: top-k_aux dead pre-activations, decoded with W_dec alone
+    with torch.no_grad():
+        pre = (x - sae.b_dec) @ sae.W_enc[:, :20] + sae.b_enc[:20]
+        v, i = pre.topk(8)
+        e = torch.zeros_like(pre).scatter(-1, i, v.relu()) @ sae.W_dec[:20]
+        assert aux.item() == pytest.approx((e - residual).pow(2).sum(-1).mean().item(), rel=1e-4)
+
+
+def test_bad_settings_raise_one_line_errors():
+    with pytest.raises(MonoscopeError, match="known: batchtopk, gated, jumprelu, relu, topk"):
+        SAEConfig("nope", 16, 64)
+    for k in (0, -1, 64, 100):
+        with pytest.raises(MonoscopeError, match="0 < k < d_sae"):
+            SAEConfig("topk", 16, 64, k=k)
+    with pytest.raises(MonoscopeError, match="needs k"):
+        SAEConfig("batchtopk", 16, 64)
+    with pytest.raises(MonoscopeError, match="non-negative"):
+        TrainConfig(sae=SAEConfig("relu", 16, 64), sparsity_coef=-1.0)
+    with pytest.raises(MonoscopeError, match="non-negative"):
+        TrainConfig(sae=SAEConfig("topk", 16, 64, k=4), auxk_coef=-0.1)
