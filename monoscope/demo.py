@@ -42,13 +42,14 @@ class DemoConfig:
     sae_batch: int = 1024
     sae_lr: float = 2e-3
     eval_contexts: int = 256
+    analysis_tokens: int = 300_000  # feature analysis (0 skips it and the dashboard)
     seed: int = 0
     device: str = "cpu"
 
 
 QUICK = DemoConfig(corpus_scale=0.03, vocab_size=512, n_ctx=32, d_model=32, d_mlp=64, n_heads=2, model_steps=30,
                    model_batch=16, harvest_tokens=20_000, d_sae=128, sae_vectors=20_000, sae_batch=256,
-                   eval_contexts=16)
+                   eval_contexts=16, analysis_tokens=4096)
 
 
 def run_demo(out: Path | str, cfg: DemoConfig | None = None, overwrite: bool = False, progress: bool = True) -> dict:
@@ -83,6 +84,7 @@ def run_demo(out: Path | str, cfg: DemoConfig | None = None, overwrite: bool = F
            x="vectors", log_keys=("mse",))
     ecfg = EvalConfig(n_contexts=cfg.eval_contexts, device=cfg.device)
     result = timed("eval", lambda: run_eval(model, sae, ds, out / "eval", ecfg, overwrite, progress))
+    pages = timed("analysis", lambda: run_analysis(out, cfg, overwrite, progress)) if cfg.analysis_tokens > 0 else {}
     summary = {
         "subject_val_loss": read_json(out / "model" / "train_summary.json")["val_loss"],
         "l0": result["l0"],
@@ -101,6 +103,7 @@ def run_demo(out: Path | str, cfg: DemoConfig | None = None, overwrite: bool = F
         "seconds": round(time.time() - t0, 1),
         "stage_seconds": times,
         "config": asdict(cfg),
+        **pages,
         "plots": [str(p) for p in (out / "model" / "training.png", out / "sae" / "training.png", out / "eval" / "density.png")],
     }
     write_json(out / "summary.json", summary)
@@ -120,6 +123,19 @@ def run_eval(model, sae, ds, out: Path, cfg: EvalConfig, overwrite: bool = False
     return r
 
 
+def run_analysis(out: Path, cfg: DemoConfig, overwrite: bool = False, progress: bool = True) -> dict:
+    """Feature analysis (RUN/analysis/features.db) and the offline dashboard (RUN/dashboard), reused when unchanged."""
+    from monoscope.dashboard.static import write_dashboard
+    from monoscope.features.analysis import AnalysisConfig, analyze
+    from monoscope.features.store import FeatureStore
+    from monoscope.run import load_run
+
+    run = load_run(out, device=cfg.device)
+    analyze(run, out / "analysis", AnalysisConfig(tokens=cfg.analysis_tokens, seed=cfg.seed, device=cfg.device), overwrite, progress)
+    index = write_dashboard(FeatureStore(out / "analysis", sae_folder=run.sae_folder), out / "dashboard", overwrite=overwrite, progress=progress)
+    return {"dashboard": Path(index).resolve().as_uri(), "browser": f"monoscope serve --sae {out}  (then open http://127.0.0.1:8000/)"}
+
+
 def format_summary(s: dict) -> str:
     rows = [
         ("subject model val loss", f"{s['subject_val_loss']:.3f} nats"),
@@ -134,5 +150,7 @@ def format_summary(s: dict) -> str:
         ("dense fraction (>10%)", f"{s['dense_fraction']:.3f}"),
         ("wall time", f"{s['seconds']:.0f} s  " + " ".join(f"{k}={v}s" for k, v in s["stage_seconds"].items())),
     ]
+    if s.get("dashboard"):
+        rows += [("feature pages (offline)", s["dashboard"]), ("feature browser", s["browser"])]
     w = max(len(r[0]) for r in rows)
     return "\n".join(f"{a:<{w}}  {b}" for a, b in rows) + "\n"

@@ -14,6 +14,7 @@ memory (a few blocks at a time) and can resume at any batch number.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,6 +285,26 @@ class ActivationStore:
         shard = np.searchsorted(self._starts, rows, side="right") - 1
         return shard, rows - self._starts[shard]
 
+    def _gather(self, arr: np.ndarray, name: str, local: np.ndarray) -> np.ndarray:
+        """Rows of one shard file (any order) by positioned reads, one per run of consecutive rows.
+
+        Indexing the memory map instead would fault in the kernel's readahead
+        around every row and keep it mapped: sampling 8,192 random rows of a
+        100M-vector store then costs gigabytes of resident memory.
+        """
+        offset = getattr(arr, "offset", None)
+        if offset is None:
+            return np.asarray(arr[local])
+        uniq, inv = np.unique(local, return_inverse=True)
+        width, rowb = arr.shape[1], arr.shape[1] * arr.dtype.itemsize
+        buf = np.empty((len(uniq), width), dtype=arr.dtype)
+        cuts = np.flatnonzero(np.diff(uniq) != 1) + 1
+        with open(self.folder / name, "rb") as fh:
+            fd = fh.fileno()
+            for a, b in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(uniq)]])):
+                os.preadv(fd, [memoryview(buf[a:b]).cast("B")], offset + int(uniq[a]) * rowb)
+        return buf[inv.reshape(-1)]
+
     def read(self, rows) -> torch.Tensor:
         """Vectors at global rows (any order), as float32."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -291,7 +312,7 @@ class ActivationStore:
         shard, local = self._locate(rows)
         for s in np.unique(shard):
             m = shard == s
-            out[m] = self._acts[s][np.sort(local[m])][np.argsort(np.argsort(local[m]))]
+            out[m] = self._gather(self._acts[s], self.meta["shards"][s]["acts"], local[m])
         return torch.from_numpy(out)
 
     def index(self, rows) -> np.ndarray:
@@ -300,7 +321,7 @@ class ActivationStore:
         out = np.empty((len(rows), 5), dtype=np.int64)
         for s in np.unique(shard):
             m = shard == s
-            out[m] = self._index[s][local[m]]
+            out[m] = self._gather(self._index[s], self.meta["shards"][s]["index"], local[m])
         return out
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:

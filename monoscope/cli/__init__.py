@@ -9,8 +9,11 @@ from monoscope.errors import MonoscopeError
 
 # One module per group of sub-commands; each defines register(subparsers).
 COMMAND_MODULES = [
+    "monoscope.cli.features",
     "monoscope.cli.pipeline",
+    "monoscope.cli.report",
     "monoscope.cli.scale",
+    "monoscope.cli.steer",
     "monoscope.cli.toy",
 ]
 

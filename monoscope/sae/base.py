@@ -58,6 +58,7 @@ class SAEConfig:
 
 class SAE(nn.Module):
     architecture: ClassVar[str] = "base"
+    uses_resampling: ClassVar[bool] = False  # Bricken resampling of dead latents (the TopK family uses AuxK instead)
 
     def __init__(self, cfg: SAEConfig):
         super().__init__()
@@ -78,7 +79,8 @@ class SAE(nn.Module):
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def loss(self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def loss(self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask: torch.Tensor | None = None,
+             aux_coef: float = 0.0) -> dict[str, torch.Tensor]:
         """Loss terms on a batch; `total` is what the trainer minimises. Also returns `f` and `x_hat`."""
         raise NotImplementedError
 
@@ -128,6 +130,31 @@ class SAE(nn.Module):
         self.W_enc.data *= scale
         self.W_dec.data /= scale
         self.b_dec.data /= scale
+
+    def auxk_loss(self, x: torch.Tensor, residual: torch.Tensor, dead_mask: torch.Tensor | None, coef: float,
+                  k_aux: int | None = None) -> torch.Tensor:
+        """Gao et al.'s AuxK: the top dead latents reconstruct the residual through W_dec alone (no b_dec)."""
+        from monoscope.sae.kernels import sparse_decode
+
+        if dead_mask is None or coef <= 0:
+            return x.new_zeros(())
+        dead = dead_mask.nonzero().flatten()
+        if len(dead) == 0:
+            return x.new_zeros(())
+        k_aux = k_aux or self.d_in // 2
+        scale = min(len(dead) / k_aux, 1.0)  # fewer dead latents, smaller loss
+        pre = torch.addmm(self.b_enc[dead], x - self.b_dec, self.W_enc[:, dead])
+        v, i = pre.topk(min(k_aux, len(dead)), dim=-1, sorted=False)
+        e_hat = sparse_decode(dead[i], v.relu(), self.W_dec)
+        return coef * scale * (e_hat - residual).pow(2).sum(-1).mean()
+
+    def saved_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Tensor names and shapes in the saved (SAELens) layout; differs from state_dict where a parameter is stored transformed."""
+        return {k: tuple(v.shape) for k, v in self.state_dict().items()}
+
+    def import_tensors(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Saved-layout tensors -> state_dict tensors (e.g. JumpReLU's threshold -> log_threshold)."""
+        return tensors
 
     def extra_state_tensors(self) -> dict[str, torch.Tensor]:
         """Extra tensors saved beside the four weights (e.g. a JumpReLU threshold)."""

@@ -25,9 +25,7 @@ def _export(sae: SAE) -> tuple[str, dict[str, torch.Tensor]]:
     """An SAE as it is written to disk; BatchTopK is saved as the JumpReLU it is at inference."""
     if hasattr(sae, "export"):
         return sae.export()
-    return SAELENS_NAMES.get(sae.architecture, sae.architecture), {
-        "W_enc": sae.W_enc, "b_enc": sae.b_enc, "W_dec": sae.W_dec, "b_dec": sae.b_dec, **sae.extra_state_tensors()
-    }
+    return SAELENS_NAMES.get(sae.architecture, sae.architecture), {**sae.state_dict(), **sae.extra_state_tensors()}
 
 
 def save_sae(sae: SAE, folder: Path | str, sparsity: torch.Tensor | None = None) -> Path:
@@ -46,6 +44,7 @@ def save_sae(sae: SAE, folder: Path | str, sparsity: torch.Tensor | None = None)
     }
     if sae.cfg.k is not None and arch == "topk":
         cfg["k"] = int(sae.cfg.k)
+        cfg["rescale_acts_by_decoder_norm"] = False
     save_tensors(folder / WEIGHTS, tensors)
     if sparsity is not None:
         save_tensors(folder / SPARSITY, {"sparsity": torch.log10(sparsity.float() + 1e-10)})
@@ -74,19 +73,32 @@ def load_sae(folder: Path | str, device: str | torch.device = "cpu") -> SAE:
                     dtype=raw.get("dtype", "float32"), metadata=meta)
     sae = ARCHITECTURES[arch](cfg)
     tensors = load_tensors(folder / WEIGHTS, "SAE weights")
+    if raw.get("rescale_acts_by_decoder_norm") and "W_dec" in tensors:
+        tensors = _fold_decoder_norm(tensors)
     load_state(sae, tensors, str(folder / WEIGHTS))
     return sae.to(device).eval()
 
 
 def load_state(sae: SAE, tensors: dict[str, torch.Tensor], where: str) -> None:
-    """Copy named tensors into an SAE, naming any missing key or wrong shape."""
-    expected = {k: v.shape for k, v in sae.state_dict().items()}
-    for k, shape in expected.items():
+    """Copy named tensors (saved layout) into an SAE, naming any missing key or wrong shape."""
+    for k, shape in sae.saved_shapes().items():
         if k not in tensors:
             raise MonoscopeError(f"{where} lacks {k!r} (expected shape {list(shape)})")
         if tuple(tensors[k].shape) != tuple(shape):
             raise MonoscopeError(f"{where}: {k!r} has shape {list(tensors[k].shape)}, expected {list(shape)}")
-    sae.load_state_dict({k: tensors[k].float() for k in expected})
+    state = sae.import_tensors({k: tensors[k] for k in sae.saved_shapes()})
+    sae.load_state_dict({k: v.float() for k, v in state.items()})
+
+
+def _fold_decoder_norm(t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """SAELens TopK with rescale_acts_by_decoder_norm: fold the decoder norms into the encoder (same outputs)."""
+    n = t["W_dec"].norm(dim=1).clamp_min(1e-12)
+    t = dict(t)
+    t["W_dec"] = t["W_dec"] / n[:, None]
+    t["W_enc"] = t["W_enc"] * n[None, :]
+    if "b_enc" in t:
+        t["b_enc"] = t["b_enc"] * n
+    return t
 
 
 def load_sparsity(folder: Path | str) -> torch.Tensor | None:

@@ -6,66 +6,32 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
-from monoscope.io import jsonl_append, write_json
+from monoscope.io import write_json
 from monoscope.runs import finish_stage, open_stage
+from monoscope.sae.checkpoint import CHECKPOINT, refuse_other_config
 from monoscope.sae.io import save_sae
-from monoscope.sae.trainer import SAETrainer, TrainConfig
-
-CHECKPOINT = "checkpoint.pt"
-
-
-def _save_checkpoint(path: Path, trainer: SAETrainer) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(trainer.state_dict(), tmp)
-    tmp.replace(path)
+from monoscope.sae.loop import run_trainers
+from monoscope.sae.trainer import SAETrainer, TrainConfig, stage_config
 
 
-def train_sae(store, out: Path | str, cfg: TrainConfig, overwrite: bool = False, progress: bool = True):
-    """Train on `store` (an ActivationStore) and save to `out`. Resumes from `out/checkpoint.pt` if present."""
-    out = Path(out)
+def check_store(store, cfg: TrainConfig) -> None:
     if cfg.sae.d_in != store.d_in:
         raise MonoscopeError(f"SAE d_in={cfg.sae.d_in} does not match the store's vectors (d_in={store.d_in}, hook {store.hook})")
-    stage_cfg = {**cfg.to_dict(), "store": str(Path(store.folder).resolve())}
-    stage_cfg.pop("device")
-    if open_stage(out, "train-sae", stage_cfg, overwrite):
-        from monoscope.sae.io import load_sae
 
-        return load_sae(out, cfg.device)
+
+def make_trainer(store, cfg: TrainConfig) -> tuple[SAETrainer, float]:
     scale = store.norm_scale if cfg.normalize_activations else 1.0
 
     def sample_fn(n: int, seed: int) -> torch.Tensor:
         return store.sample(n, seed) * scale
 
-    trainer = SAETrainer(cfg, sample_fn=sample_fn)
-    ckpt = out / CHECKPOINT
-    metrics = out / "metrics.jsonl"
-    if ckpt.exists():
-        trainer.load_state_dict(torch.load(ckpt, weights_only=True, map_location=cfg.device))
-    elif metrics.exists():
-        metrics.unlink()
-    t0 = time.time()
-    steps = cfg.steps
-    batches = store.iter_batches(cfg.batch_size, seed=cfg.seed, start_batch=trainer.step_no)
-    bar = tqdm(total=steps, initial=trainer.step_no, desc=f"train-sae {cfg.sae.architecture} {cfg.sae.d_sae}", disable=not progress)
-    try:
-        while trainer.step_no < steps:
-            x = next(batches).to(cfg.device, non_blocking=True) * scale
-            rec = trainer.step(x)
-            if len(rec) > 3:
-                rec["vectors"] = trainer.step_no * cfg.batch_size
-                jsonl_append(metrics, rec)
-                if "fvu" in rec:
-                    bar.set_postfix(fvu=f"{rec['fvu']:.3f}", l0=f"{rec['l0']:.1f}", dead=f"{rec['dead_fraction']:.2f}")
-            bar.update(1)
-            if cfg.checkpoint_every and trainer.step_no % cfg.checkpoint_every == 0 and trainer.step_no < steps:
-                _save_checkpoint(ckpt, trainer)
-    except MonoscopeError:
-        bar.close()
-        raise
-    bar.close()
+    return SAETrainer(cfg, sample_fn=sample_fn), scale
+
+
+def finish_sae(trainer: SAETrainer, store, cfg: TrainConfig, scale: float, out: Path, seconds: float, steps_here: int):
+    """Fold the input scale, stamp the metadata, and save in the SAELens layout with a training summary."""
     sae = copy.deepcopy(trainer.sae).cpu().eval()
     sae.fold_input_scale(scale)
     sae.cfg.metadata = {
@@ -85,10 +51,28 @@ def train_sae(store, out: Path | str, cfg: TrainConfig, overwrite: bool = False,
     density = trainer.fire_count.float().cpu() / max(trainer.window_vectors, 1)
     save_sae(sae, out, sparsity=density)
     write_json(out / "train_summary.json", {
-        "steps": trainer.step_no, "vectors": trainer.step_no * cfg.batch_size, "seconds": round(time.time() - t0, 2),
-        "resampled": trainer.resampled_total, "vectors_per_second": round(steps * cfg.batch_size / max(time.time() - t0, 1e-9)),
+        "steps": trainer.step_no, "vectors": trainer.step_no * cfg.batch_size, "seconds": round(seconds, 2),
+        "resampled": trainer.resampled_total, "vectors_per_second": round(steps_here * cfg.batch_size / max(seconds, 1e-9)),
     })
-    if ckpt.exists():
-        ckpt.unlink()
+    return sae
+
+
+def train_sae(store, out: Path | str, cfg: TrainConfig, overwrite: bool = False, progress: bool = True):
+    """Train on `store` (an ActivationStore) and save to `out`. Resumes from `out/checkpoint.pt` if present."""
+    out = Path(out)
+    check_store(store, cfg)
+    stage_cfg = {**stage_config(cfg), "store": str(Path(store.folder).resolve())}
+    refuse_other_config(out, "train-sae", stage_cfg, overwrite)
+    if open_stage(out, "train-sae", stage_cfg, overwrite):
+        from monoscope.sae.io import load_sae
+
+        return load_sae(out, cfg.device)
+    trainer, scale = make_trainer(store, cfg)
+    ckpt = out / CHECKPOINT
+    t0 = time.time()
+    done = run_trainers(store, {"sae": trainer}, {"sae": out}, ckpt, stage_cfg, cfg.steps, cfg.batch_size, cfg.seed, scale,
+                        cfg.device, cfg.checkpoint_every, progress, desc=f"train-sae {cfg.sae.architecture} {cfg.sae.d_sae}")
+    sae = finish_sae(trainer, store, cfg, scale, out, time.time() - t0, done)
+    ckpt.unlink(missing_ok=True)
     finish_stage(out)
     return sae

@@ -33,6 +33,8 @@ class TrainConfig:
     sparsity_coef: float = 5.0  # λ for L1 (ReLU) or the sparsity penalty of other architectures
     sparsity_warmup_frac: float = 0.05
     grad_clip: float = 1.0  # 0 disables
+    auxk_coef: float = 1 / 32  # AuxK weight for the TopK family (Gao et al.); 0 disables
+    decoder_norm: str = "unit"  # "unit": unit-norm decoder rows, parallel gradient removed; "none": unconstrained
     normalize_activations: bool = True  # scale inputs so E||x|| = sqrt(d_in); folded into the weights at save
     b_dec_init: str = "geometric_median"  # or "mean", "zeros"
     resample_at: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)  # fractions of training; () disables
@@ -54,6 +56,10 @@ class TrainConfig:
             raise MonoscopeError(f"lr must be positive, got {self.lr}")
         if self.sparsity_coef < 0:
             raise MonoscopeError(f"sparsity coefficient must be non-negative, got {self.sparsity_coef}")
+        if self.auxk_coef < 0:
+            raise MonoscopeError(f"auxk coefficient must be non-negative, got {self.auxk_coef}")
+        if self.decoder_norm not in ("unit", "none"):
+            raise MonoscopeError(f"decoder_norm must be unit or none, got {self.decoder_norm!r}")
         if self.b_dec_init not in ("geometric_median", "mean", "zeros"):
             raise MonoscopeError(f"b_dec_init must be geometric_median, mean or zeros, got {self.b_dec_init!r}")
         if any(not 0 < f < 1 for f in self.resample_at):
@@ -69,6 +75,20 @@ class TrainConfig:
         return d
 
 
+# Settings added after runs already existed: recorded in a stage stamp only when changed, so older run folders are reused.
+_LATER_DEFAULTS = {"auxk_coef": 1 / 32, "decoder_norm": "unit"}
+
+
+def stage_config(cfg: TrainConfig) -> dict:
+    """What identifies a training run (device excluded: a run may resume on another device)."""
+    d = cfg.to_dict()
+    d.pop("device")
+    for k, v in _LATER_DEFAULTS.items():
+        if d.get(k) == v:
+            d.pop(k)
+    return d
+
+
 def make_sae(cfg: SAEConfig) -> SAE:
     return ARCHITECTURES[cfg.architecture](cfg)
 
@@ -80,7 +100,7 @@ class SAETrainer:
         self.cfg = cfg
         torch.manual_seed(cfg.seed)
         self.sae = make_sae(cfg.sae).to(cfg.device)
-        self.opt = torch.optim.Adam(self.sae.parameters(), lr=cfg.lr, betas=cfg.betas)
+        self.opt = torch.optim.Adam(self.sae.parameters(), lr=cfg.lr, betas=cfg.betas, fused=True)
         self.sample_fn = sample_fn  # (n, seed) -> scaled activations, for init and resampling
         self.step_no = 0
         self.since_fired = torch.zeros(cfg.sae.d_sae, dtype=torch.long, device=cfg.device)  # in vectors
@@ -123,30 +143,40 @@ class SAETrainer:
         for g in self.opt.param_groups:
             g["lr"] = lr
         dead_mask = self.since_fired >= cfg.dead_window
-        out = sae.loss(x, self.coef_at(self.step_no), dead_mask=dead_mask)
+        out = sae.loss(x, self.coef_at(self.step_no), dead_mask=dead_mask, aux_coef=cfg.auxk_coef)
         loss = out["total"]
         if not torch.isfinite(loss):
             raise MonoscopeError(f"SAE loss became {loss.item()} at step {self.step_no}; lower the lr or the sparsity coefficient (last checkpoint kept)")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        sae.remove_parallel_grad()
+        if cfg.decoder_norm == "unit":
+            sae.remove_parallel_grad()
         if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(sae.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(sae.parameters(), cfg.grad_clip, foreach=True)
         self.opt.step()
-        sae.normalize_decoder()
+        if cfg.decoder_norm == "unit":
+            sae.normalize_decoder()
         sae.after_step() if hasattr(sae, "after_step") else None
 
+        log_step = (self.step_no + 1) % cfg.log_every == 0 or self.step_no + 1 == cfg.steps
         with torch.no_grad():
-            f = out["f"]
-            fired = (f > 0).sum(0)
+            f = out.get("f")
+            fired_any = out.get("stats", {}).get("fired")  # a fused kernel's free "did it fire" (no pass over f)
+            if "fire_counts" in out:
+                fired = out["fire_counts"]
+            elif fired_any is None or log_step:
+                fired = torch.count_nonzero(f, dim=0)
+            else:
+                fired = None  # firing counts (density) are then sampled on logging steps only
             n = x.shape[0]
             self.since_fired += n
-            self.since_fired[fired > 0] = 0
-            self.fire_count += fired
-            self.window_vectors += n
+            self.since_fired[fired > 0 if fired is not None else fired_any] = 0
+            if fired is not None:
+                self.fire_count += fired
+                self.window_vectors += n
         self.step_no += 1
         rec = {"step": self.step_no, "lr": lr, "coef": self.coef_at(self.step_no - 1)}
-        if self.step_no in self.resample_steps and self.sample_fn is not None and self.resample_steps:
+        if self.step_no in self.resample_steps and self.sample_fn is not None and sae.uses_resampling:
             rec["resampled"] = self.resample()
         if self.step_no % cfg.log_every == 0 or self.step_no == cfg.steps:
             with torch.no_grad():
@@ -154,7 +184,7 @@ class SAETrainer:
                 rec.update({
                     "mse": out["mse"].item(),
                     "fvu": ((x_hat - x).pow(2).sum() / (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)).item(),
-                    "l0": (f > 0).float().sum(-1).mean().item(),
+                    "l0": out["l0"].item() if "l0" in out else (fired.sum() / n).item(),
                     "sparsity": out["sparsity"].item(),
                     "dead_fraction": (self.since_fired >= cfg.dead_window).float().mean().item(),
                     **{k: v.item() for k, v in out.items() if k.startswith("aux") and v.numel() == 1},

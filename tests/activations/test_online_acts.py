@@ -58,7 +58,7 @@ def test_hooks_aligned_and_mixed(setup):
 
 def test_train_two_saes_from_one_pass(setup, tmp_path):
     model, data = setup
-    src = OnlineActivations(model, data, OnlineConfig(hooks=HOOKS[:2], batch_contexts=8, buffer_vectors=512), model_name="tiny")
+    src = OnlineActivations(model, data, OnlineConfig(hooks=HOOKS[:2], batch_contexts=8, buffer_vectors=512, norm_samples=512), model_name="tiny")
     assert [src.d_in(h) for h in HOOKS[:2]] == [16, 16]
     calls = {"n": 0, "sampling": False}
     orig, orig_sample = src.forward, src.sample
@@ -75,7 +75,8 @@ def test_train_two_saes_from_one_pass(setup, tmp_path):
             calls["sampling"] = False
 
     src.forward, src.sample = counting, sampling
-    cfg = dict(total_vectors=64 * 40, batch_size=64, lr=3e-3, sparsity_coef=1.0, log_every=5, resample_at=())
+    cfg = dict(total_vectors=64 * 16, batch_size=64, lr=3e-3, sparsity_coef=1.0, log_every=5, resample_at=(),
+               resample_samples=512)
     jobs = [Job(h, tmp_path / h, TrainConfig(sae=SAEConfig("relu", 16, 32), **cfg)) for h in HOOKS[:2]]
     train_online(src, jobs, progress=False)
     passes_for_two = calls["n"]

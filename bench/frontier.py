@@ -1,0 +1,86 @@
+"""Ours vs SAELens at equal steps on the same activations: FVU and L0 on held-out vectors.
+
+Both train on the same batches (real vectors from the store, scaled so that
+E||x|| = sqrt(d_in)), with the same lr, batch size and number of steps, each with
+its own recipe (ours: geometric-median b_dec, unit decoder rows, AuxK, warm-up and
+decay; SAELens: its SAETrainer defaults). For the TopK family L0 is matched by
+construction (k), so FVU is compared at equal L0. Prints one JSON line per case:
+  {"case", "fvu_ours", "fvu_saelens", "l0_ours", "l0_saelens", ...}
+
+    python bench/frontier.py [--acts /tmp/rd/acts] [--steps 150]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import torch
+
+warnings.filterwarnings("ignore")
+
+CASES = {"topk_k16_2048": ("topk", 2048, 16), "batchtopk_k16_2048": ("batchtopk", 2048, 16)}
+
+
+def saelens_trainer(arch: str, d_in: int, d_sae: int, k: int, steps: int, batch: int, lr: float, dead_window: int):
+    from sae_lens.config import SAETrainerConfig
+    from sae_lens.saes.batchtopk_sae import BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig
+    from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
+    from sae_lens.training.sae_trainer import SAETrainer
+
+    cls, cfg_cls = (TopKTrainingSAE, TopKTrainingSAEConfig) if arch == "topk" else (BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig)
+    sae = cls(cfg_cls(d_in=d_in, d_sae=d_sae, k=k))
+    tr = SAETrainer(SAETrainerConfig(total_training_samples=steps * batch, train_batch_size_samples=batch, lr=lr, lr_end=lr,
+                                     dead_feature_window=dead_window), sae, iter(()))
+    return tr, sae
+
+
+@torch.no_grad()
+def fvu_l0(encode, decode, x: torch.Tensor) -> tuple[float, float]:
+    f = encode(x)
+    x_hat = decode(f)
+    return ((x_hat - x).pow(2).sum() / (x - x.mean(0)).pow(2).sum()).item(), (f > 0).sum(-1).float().mean().item()
+
+
+def main() -> None:
+    from monoscope.activations import ActivationStore
+    from monoscope.sae import SAEConfig, SAETrainer, TrainConfig
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--acts", default="/tmp/rd/acts")
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--batch", type=int, default=1024)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--cases", default=",".join(CASES))
+    a = ap.parse_args()
+    store = ActivationStore(a.acts)
+    data = store.sample(a.steps * a.batch + 16384, seed=123) * store.norm_scale
+    train, held = data[: a.steps * a.batch], data[a.steps * a.batch :]
+    for name in a.cases.split(","):
+        arch, d_sae, k = CASES[name]
+        torch.manual_seed(0)
+        ours = SAETrainer(TrainConfig(sae=SAEConfig(arch, store.d_in, d_sae, k=k), total_vectors=a.steps * a.batch, batch_size=a.batch,
+                                      lr=a.lr, dead_window=16 * a.batch, auxk_coef=0.125, resample_at=()),
+                          sample_fn=lambda n, seed: train[:n])
+        theirs, sae_l = saelens_trainer(arch, store.d_in, d_sae, k, a.steps, a.batch, a.lr, dead_window=16)
+        t = {"ours": 0.0, "saelens": 0.0}
+        for s in range(a.steps):
+            x = train[s * a.batch : (s + 1) * a.batch]
+            t0 = time.perf_counter()
+            ours.step(x)
+            t1 = time.perf_counter()
+            theirs.step(x)
+            t["ours"] += t1 - t0
+            t["saelens"] += time.perf_counter() - t1
+        ours.sae.eval()
+        sae_l.eval()
+        fo, lo = fvu_l0(ours.sae.encode, ours.sae.decode, held)
+        fs, ls = fvu_l0(sae_l.encode, sae_l.decode, held)
+        print(json.dumps({"case": name, "fvu_ours": round(fo, 4), "fvu_saelens": round(fs, 4), "l0_ours": round(lo, 2),
+                          "l0_saelens": round(ls, 2), "steps": a.steps, "batch": a.batch, "lr": a.lr,
+                          "train_s_ours": round(t["ours"], 1), "train_s_saelens": round(t["saelens"], 1)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

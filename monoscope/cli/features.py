@@ -1,0 +1,72 @@
+"""Sub-commands for feature evidence: analyze (→ feature store), dashboard (static pages), serve (local browser)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("analyze", help="one streaming pass: every feature's examples, histograms, logit effects, neighbours → SQLite store")
+    p.add_argument("--sae", required=True, help="SAE folder or run folder")
+    p.add_argument("--tokens", type=float, default=1e6, help="tokens to analyse")
+    p.add_argument("--out", default=None, help="output folder (default RUN/analysis)")
+    p.add_argument("--split", default="train", choices=["train", "val"])
+    p.add_argument("--model", default=None, help="model folder (default: beside the SAE or from its metadata)")
+    p.add_argument("--data", default=None, help="data folder (default: beside the SAE or from its metadata)")
+    p.add_argument("--top-k", type=int, default=20, help="top examples per feature")
+    p.add_argument("--before", type=int, default=12, help="context tokens shown before the active token")
+    p.add_argument("--after", type=int, default=4, help="context tokens shown after it")
+    p.add_argument("--ablate-examples", type=int, default=3, help="top examples per feature with per-token ablation effects")
+    p.add_argument("--batch-contexts", type=int, default=32)
+    p.add_argument("--overwrite", action="store_true", help="replace a store made for another SAE or configuration")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("dashboard", help="static HTML feature pages that open from disk with no network")
+    p.add_argument("--sae", required=True, help="SAE folder or run folder")
+    p.add_argument("--out", required=True, help="output folder for index.html and features/")
+    p.add_argument("--store", default=None, help="feature store (default RUN/analysis/features.db)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("serve", help="local feature browser: list, pages, search by token, live text → features")
+    p.add_argument("--sae", required=True, help="SAE folder or run folder")
+    p.add_argument("--store", default=None, help="feature store (default RUN/analysis/features.db)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-live", action="store_true", help="do not load the model (no live text page)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_analyze(a) -> int:
+    from monoscope.features.analysis import AnalysisConfig, analyze
+    from monoscope.run import load_run
+
+    run = load_run(a.sae, a.model, a.data, a.device)
+    cfg = AnalysisConfig(tokens=int(a.tokens), split=a.split, top_k=a.top_k, before=a.before, after=a.after,
+                         ablate_examples=a.ablate_examples, batch_contexts=a.batch_contexts, device=a.device)
+    s = analyze(run, a.out, cfg, a.overwrite, progress=not a.quiet)
+    print(json.dumps(s))
+    return 0
+
+
+def cmd_dashboard(a) -> int:
+    from monoscope.dashboard.server import open_browser_state
+    from monoscope.dashboard.static import write_dashboard
+
+    store, _ = open_browser_state(a.sae, a.store, live=False)
+    index = write_dashboard(store, a.out, a.overwrite, progress=not a.quiet)
+    print(f"dashboard: open {Path(index).resolve().as_uri()}")
+    return 0
+
+
+def cmd_serve(a) -> int:
+    from monoscope.dashboard.server import create_app, open_browser_state, serve
+
+    store, live = open_browser_state(a.sae, a.store, live=not a.no_live, device=a.device)
+    print(f"monoscope browser on http://{a.host}:{a.port}/  ({store.d_sae} features; Ctrl-C stops)", flush=True)
+    serve(create_app(store, live), a.host, a.port)
+    return 0

@@ -1,0 +1,1 @@
+"""Per-feature evidence: examples, hypothesis tests, neuron comparison, geometry, universality."""

@@ -1,0 +1,93 @@
+"""Per-token loss change when one feature is ablated in an example's window.
+
+The edit is the splice with the error term: x' = SAE(x with f_i = 0) + (x - SAE(x))
+= x - f_i(x) · W_dec[i], so only that feature changes. It is applied at every
+token of the shown window; the change in next-token loss is reported on the
+token being predicted (positive: the feature helped predict it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+
+@dataclass
+class AblationExample:
+    row: int       # context row in the token split
+    feat: int
+    start: int     # first window column
+    acts: list     # the feature's activation at columns start, start+1, ...
+
+
+def _final_hook(model) -> str | None:
+    n = getattr(getattr(model, "cfg", None), "n_layers", None)
+    if n and hasattr(model, "ln_final") and hasattr(model, "W_U"):
+        return f"blocks.{n - 1}.hook_resid_post"
+    return None
+
+
+@torch.no_grad()
+def _logits_at(model, tokens: torch.Tensor, hooks, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Logits at (rows, cols) only: the unembedding is applied to the positions asked for, not the whole batch."""
+    final = _final_hook(model)
+    if final is None:
+        return model.run_with_hooks(tokens, fwd_hooks=hooks)[rows, cols]
+    _, cache = model.run_with_cache(tokens, names=[final], stop_early=True, fwd_hooks=hooks)
+    return model.W_U(model.ln_final(cache[final][rows, cols]))
+
+
+@torch.no_grad()
+def clean_losses(model, tokens: torch.Tensor, rows: list[int], batch: int = 16) -> torch.Tensor:
+    """Next-token loss [len(rows), T-1] of the unedited model, once per context row."""
+    from monoscope.models.transformer import lm_loss
+
+    out = []
+    for s in range(0, len(rows), batch):
+        t = tokens[rows[s : s + batch]].long()
+        out.append(lm_loss(model(t), t, per_token=True).float().cpu())
+    return torch.cat(out) if out else torch.zeros(0, tokens.shape[1] - 1)
+
+
+@torch.no_grad()
+def ablation_loss_deltas(model, hook: str, W_dec: torch.Tensor, tokens: torch.Tensor, examples: list[AblationExample],
+                         batch: int = 64, progress: bool = True) -> list[list[float]]:
+    """For each example, [Δloss on window token j] with j = 0 fixed at 0.0 (its prediction precedes the edit)."""
+    uniq = sorted({e.row for e in examples})
+    where = {r: k for k, r in enumerate(uniq)}
+    clean = clean_losses(model, tokens, uniq)
+    order = sorted(range(len(examples)), key=lambda e: examples[e].start + len(examples[e].acts))
+    out: list[list[float]] = [[0.0] * len(e.acts) for e in examples]
+    for s in tqdm(range(0, len(order), batch), desc="ablation", disable=not progress):
+        idx = order[s : s + batch]
+        exs = [examples[e] for e in idx]
+        L = max(e.start + len(e.acts) for e in exs)
+        t = torch.stack([tokens[e.row, :L] for e in exs]).long()
+        acts = torch.zeros(len(exs), L)
+        for b, e in enumerate(exs):
+            acts[b, e.start : e.start + len(e.acts)] = torch.tensor(e.acts, dtype=torch.float32).nan_to_num(0.0)
+        feats = torch.tensor([e.feat for e in exs])
+        delta = acts[:, :, None] * W_dec[feats][:, None, :]
+
+        def ablate(v, hp, delta=delta):
+            return v - delta.to(v.dtype)
+
+        owner, slot, rows, cols = [], [], [], []
+        for b, e in enumerate(exs):
+            for j in range(1, len(e.acts)):
+                owner.append(b)
+                slot.append(j)
+                rows.append(b)
+                cols.append(e.start + j - 1)  # the position that predicts window token j
+        if not rows:
+            continue
+        r, c = torch.tensor(rows), torch.tensor(cols)
+        logits = _logits_at(model, t, [(hook, ablate)], r, c)
+        nll = F.cross_entropy(logits.float(), t[r, c + 1], reduction="none").cpu()
+        base = clean[torch.tensor([where[exs[b].row] for b in owner]), c]
+        d = (nll - base).tolist()
+        for k, (b, j) in enumerate(zip(owner, slot)):
+            out[idx[b]][j] = round(d[k], 5)
+    return out

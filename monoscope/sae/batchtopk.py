@@ -1,0 +1,55 @@
+"""BatchTopK SAE (Bussmann et al. 2024): keep the batch's k·B largest activations, so L0 varies per token.
+
+At inference a per-batch choice is not available, so a threshold θ is tracked
+during training (running mean of the smallest kept activation) and the SAE
+runs as a JumpReLU with that threshold; it is saved as one, as SAELens does.
+"""
+from __future__ import annotations
+
+import torch
+
+from monoscope.sae.base import SAE, SAEConfig, register
+from monoscope.sae.topk import check_k
+
+
+@register("batchtopk")
+class BatchTopKSAE(SAE):
+    threshold_momentum = 0.01
+
+    def __init__(self, cfg: SAEConfig):
+        super().__init__(cfg)
+        self.register_buffer("threshold", torch.tensor(-1.0))  # < 0: not estimated yet
+
+    @staticmethod
+    def validate(cfg: SAEConfig) -> None:
+        check_k(cfg)
+
+    def _batch_topk(self, pre: torch.Tensor) -> torch.Tensor:
+        flat = pre.relu().reshape(-1)
+        n = min(int(self.cfg.k) * pre.shape[0], flat.numel())
+        v, i = flat.topk(n, sorted=False)
+        return torch.zeros_like(flat).scatter(0, i, v).reshape(pre.shape)
+
+    def activation(self, pre: torch.Tensor) -> torch.Tensor:
+        if self.training or self.threshold < 0:
+            return self._batch_topk(pre.reshape(-1, self.d_sae)).reshape(pre.shape)
+        return pre * (pre > self.threshold)
+
+    def loss(self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0) -> dict[str, torch.Tensor]:
+        pre = self.encode_pre(x)
+        f = self._batch_topk(pre)
+        x_hat = self.decode(f)
+        mse = self.mse(x_hat, x)
+        aux = self.auxk_loss(x, (x - x_hat).detach(), dead_mask, aux_coef)
+        with torch.no_grad():
+            pos = f[f > 0]
+            if pos.numel():
+                m = pos.min()
+                t = self.threshold
+                self.threshold.copy_(m if t < 0 else (1 - self.threshold_momentum) * t + self.threshold_momentum * m)
+        l0 = (f > 0).sum(-1).float().mean().detach()
+        return {"total": mse + aux, "mse": mse, "sparsity": l0, "aux_k": aux.detach(), "f": f.detach(), "x_hat": x_hat.detach()}
+
+    def export(self) -> tuple[str, dict[str, torch.Tensor]]:
+        th = self.threshold.clamp_min(0.0) * torch.ones(self.d_sae, device=self.W_enc.device)
+        return "jumprelu", {"W_enc": self.W_enc, "b_enc": self.b_enc, "W_dec": self.W_dec, "b_dec": self.b_dec, "threshold": th}

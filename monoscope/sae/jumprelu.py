@@ -1,0 +1,96 @@
+"""JumpReLU SAE (Rajamanoharan et al. 2024): f = pre · [pre > θ], with an L0 penalty.
+
+The step function has no gradient, so θ (kept as log θ) learns through a
+straight-through estimator: a rectangle kernel of width `jumprelu_bandwidth`
+around the threshold, as in the paper and SAELens. Saved with a `threshold`
+tensor in the SAELens layout.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from monoscope.errors import MonoscopeError
+from monoscope.sae.base import SAE, SAEConfig, register
+
+
+def _rect(z: torch.Tensor) -> torch.Tensor:
+    return ((z > -0.5) & (z < 0.5)).to(z.dtype)
+
+
+class _JumpReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, pre, threshold, bandwidth: float):
+        ctx.save_for_backward(pre, threshold)
+        ctx.bandwidth = bandwidth
+        return pre * (pre > threshold)
+
+    @staticmethod
+    def backward(ctx, g):
+        pre, th = ctx.saved_tensors
+        eps = ctx.bandwidth
+        d_pre = (pre > th) * g
+        d_th = (-(th / eps) * _rect((pre - th) / eps) * g).reshape(-1, th.shape[0]).sum(0)
+        return d_pre, d_th, None
+
+
+class _Step(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, pre, threshold, bandwidth: float):
+        ctx.save_for_backward(pre, threshold)
+        ctx.bandwidth = bandwidth
+        return (pre > threshold).to(pre.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        pre, th = ctx.saved_tensors
+        eps = ctx.bandwidth
+        d_th = (-(1.0 / eps) * _rect((pre - th) / eps) * g).reshape(-1, th.shape[0]).sum(0)
+        return None, d_th, None
+
+
+@register("jumprelu")
+class JumpReLUSAE(SAE):
+    def __init__(self, cfg: SAEConfig):
+        super().__init__(cfg)
+        self.log_threshold = nn.Parameter(torch.full((cfg.d_sae,), math.log(cfg.jumprelu_init_threshold)))
+
+    @staticmethod
+    def validate(cfg: SAEConfig) -> None:
+        if cfg.jumprelu_bandwidth <= 0 or cfg.jumprelu_init_threshold <= 0:
+            raise MonoscopeError(f"jumprelu_bandwidth and jumprelu_init_threshold must be positive, got "
+                                 f"{cfg.jumprelu_bandwidth} and {cfg.jumprelu_init_threshold}")
+
+    @property
+    def threshold(self) -> torch.Tensor:
+        return self.log_threshold.exp()
+
+    def activation(self, pre: torch.Tensor) -> torch.Tensor:
+        return pre * (pre > self.threshold)
+
+    def loss(self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0) -> dict[str, torch.Tensor]:
+        pre = self.encode_pre(x)
+        th = self.threshold
+        bw = float(self.cfg.jumprelu_bandwidth)
+        f = _JumpReLU.apply(pre, th, bw)
+        x_hat = self.decode(f)
+        mse = self.mse(x_hat, x)
+        l0 = _Step.apply(pre, th, bw).sum(-1).mean()
+        return {"total": mse + sparsity_coef * l0, "mse": mse, "sparsity": l0.detach(), "f": f.detach(), "x_hat": x_hat.detach()}
+
+    def export(self) -> tuple[str, dict[str, torch.Tensor]]:
+        return "jumprelu", {"W_enc": self.W_enc, "b_enc": self.b_enc, "W_dec": self.W_dec, "b_dec": self.b_dec,
+                            "threshold": self.threshold.detach()}
+
+    def import_tensors(self, t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        t = dict(t)
+        if "threshold" in t and "log_threshold" not in t:
+            t["log_threshold"] = t.pop("threshold").float().clamp_min(1e-12).log()
+        return t
+
+    def saved_shapes(self) -> dict[str, tuple[int, ...]]:
+        s = super().saved_shapes()
+        s["threshold"] = s.pop("log_threshold")
+        return s

@@ -1,0 +1,98 @@
+"""One call per user task, taking a loaded run (monoscope.run.Run): what the CLI and notebooks both call."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+from monoscope.errors import MonoscopeError
+from monoscope.steer.design import DesignConfig, design_inputs
+from monoscope.steer.edits import Edit, check_features
+from monoscope.steer.effects import ablation_effects, feature_contributions
+from monoscope.steer.generate import SampleConfig, compare, encode_prompt
+from monoscope.steer.scan import best_corpus_example, feature_max_acts
+from monoscope.steer.splice import check_splice, steer
+
+
+def _need_data(run) -> None:
+    if run.dataset is None:
+        raise MonoscopeError("this needs the run's dataset (tokenizer); pass --data FOLDER")
+
+
+def max_acts_for(run, edits: Sequence[Edit], given: float | None = None, n_contexts: int = 256, progress: bool = False):
+    """Max activations for relative clamps: the given value, or measured on the validation split (BOS excluded)."""
+    if not any(e.relative for e in edits):
+        return None
+    if given is not None:
+        if not math.isfinite(given) or given <= 0:
+            raise MonoscopeError(f"--max-act must be a finite positive number, got {given}")
+        return {e.feature: given for e in edits}
+    _need_data(run)
+    toks = run.dataset.split("val").tokens[:n_contexts]
+    return feature_max_acts(run.model, run.sae, run.hook, toks, run.dataset.bos_id, progress=progress)
+
+
+def steered_generation(run, edits: Sequence[Edit], prompt: str, cfg: SampleConfig, error_term: bool = True,
+                       max_act: float | None = None, max_act_contexts: int = 256, progress: bool = False) -> dict:
+    """Baseline vs steered continuation of `prompt` (see generate.compare), with the resolved edits."""
+    _need_data(run)
+    check_splice(run.model, run.sae, run.hook)
+    check_features([e.feature for e in edits], run.sae.d_sae)
+    ids = encode_prompt(run.dataset.tokenizer, run.dataset.bos_id, prompt)
+    m = max_acts_for(run, edits, max_act, max_act_contexts, progress)
+    resolved: list[Edit] = []
+
+    def intervention():
+        return steer(run.model, run.sae, edits, run.hook, error_term, m)
+
+    with intervention() as r:
+        resolved = r
+    out = compare(run.model, run.dataset.tokenizer, ids, cfg, intervention)
+    out["edits"] = [{"feature": e.feature, "op": e.op, "value": e.value, "positions": e.positions} for e in resolved]
+    out["error_term"] = error_term
+    return out
+
+
+def effects(run, feature: int, text: str, position: int | None = None, top: int = 10) -> dict:
+    """Ablation effects per token and the feature's contributions at one position, with readable tokens."""
+    _need_data(run)
+    check_features([feature], run.sae.d_sae)
+    tok = run.dataset.tokenizer
+    ids = encode_prompt(tok, run.dataset.bos_id, text)[: run.model.cfg.n_ctx]
+    t = torch.tensor(ids)
+    abl = ablation_effects(run.model, run.sae, t, feature, run.hook)
+    con = feature_contributions(run.model, run.sae, t, feature, run.hook, position, top)
+    s = lambda i: tok.decode([int(i)], skip_special_tokens=False)  # noqa: E731
+    return {
+        "feature": feature, "hook": run.hook,
+        "tokens": [{"position": p, "token": s(i), "activation": a, "delta_logp": d}
+                   for p, (i, a, d) in enumerate(zip(ids, abl["activation"], abl["delta_logp"]))],
+        "contribution": {k: v for k, v in con.items() if k not in ("direct_logits", "total_effect_logits", "top_promoted", "top_suppressed")}
+        | {"token": s(ids[con["position"]]),
+           "top_promoted": [[s(i), v] for i, v in con["top_promoted"]],
+           "top_suppressed": [[s(i), v] for i, v in con["top_suppressed"]]},
+    }
+
+
+def design(run, feature: int, cfg: DesignConfig, init: str = "random", corpus_contexts: int = 256,
+           progress: bool = False) -> dict:
+    """Designed sequences for a feature, compared with its best example in the first validation contexts."""
+    _need_data(run)
+    check_splice(run.model, run.sae, run.hook)
+    check_features([feature], run.sae.d_sae)
+    if init not in ("random", "corpus"):
+        raise MonoscopeError(f"init must be 'random' or 'corpus', got {init!r}")
+    ds = run.dataset
+    val = ds.split("val").tokens[:corpus_contexts]
+    ex = best_corpus_example(run.model, run.sae, run.hook, val, feature, ds.bos_id, progress=progress)
+    r = design_inputs(run.model, run.sae, feature, cfg, ds.bos_id, run.hook,
+                      init=ex.tokens[1:] if init == "corpus" else None, progress=progress)
+    for s in r["sequences"]:
+        s["text"] = ds.decode(s["tokens"])
+    best = r["sequences"][0]["activation"]
+    r["init"] = init
+    r["corpus_best"] = {"activation": ex.activation, "context": ex.context, "position": ex.position,
+                        "text_tail": ds.decode(ex.tokens[1:][-cfg.length:]), "contexts_searched": len(val)}
+    r["designed_minus_corpus"] = best - ex.activation
+    return r
