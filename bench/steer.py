@@ -25,7 +25,7 @@ import torch
 
 from monoscope.io import write_json
 from monoscope.run import load_run
-from monoscope.steer import Edit, steer
+from monoscope.steer import Edit, steer, steering
 from monoscope.steer.design import DesignConfig, design_inputs
 from monoscope.steer.domains import find_domain_features, tokens_in_domain
 from monoscope.steer.generate import SampleConfig, sample
@@ -86,13 +86,13 @@ def main() -> None:
     rows = []
     for dom in domains:
         f = feats[dom]
-        edits = [Edit(f, "clamp", a.clamp, relative=True)]
+        intervention, _ = steering(model, sae, [Edit(f, "clamp", a.clamp, relative=True)], hook, True, max_acts)
         base_in = base_n = st_in = st_n = 0
         example = None
         for k, p in enumerate(prompts):
             cfg = SampleConfig(max_new_tokens=a.new_tokens, temperature=a.temperature, seed=k)
             b = sample(model, p, cfg)["tokens"]
-            s = sample(model, p, cfg, lambda: steer(model, sae, edits, hook, True, max_acts))["tokens"]
+            s = sample(model, p, cfg, intervention)["tokens"]
             bj, sj = tokens_in_domain(ds.tokenizer, b, dom), tokens_in_domain(ds.tokenizer, s, dom)
             base_in, base_n, st_in, st_n = base_in + sum(bj), base_n + len(bj), st_in + sum(sj), st_n + len(sj)
             if example is None:

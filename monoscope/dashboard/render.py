@@ -37,7 +37,7 @@ def layout(title: str, body: str, links: Links, scripts: str = "") -> str:
         style = '<link rel="stylesheet" href="/static/style.css">'
         js = '<script src="/static/app.js"></script>' if scripts else ""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">{style}</head>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">{style}</head>'
             f'<body><header>{" ".join(nav)}</header><main>{body}</main>{js}</body></html>')
 
 

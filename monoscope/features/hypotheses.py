@@ -265,22 +265,22 @@ def plot_context(r: dict, path) -> "Path":
     units = [(u, r.get(f"{u}_profile"), (r.get("best_feature") if u == "feature" else r.get("neuron")))
              for u in ("feature", "neuron")]
     units = [u for u in units if u[1] is not None]
-    fig, axes = plt.subplots(max(1, len(units)), 3, figsize=(15, 3.3 * max(1, len(units))), squeeze=False)
+    fig, axes = plt.subplots(max(1, len(units)), 3, figsize=(15, 3.6 * max(1, len(units))), squeeze=False)
+    fig.subplots_adjust(hspace=0.45, wspace=0.25)
     colors = plt.get_cmap("viridis")
     for row, (unit, prof, nums) in zip(axes, units):
         edges = np.asarray(prof["edges"])
-        mids, width = (edges[1:] + edges[:-1]) / 2, np.diff(edges)
         for ax, key, ylabel in ((row[0], "hist", "tokens"), (row[1], "expected_value", "activation × tokens")):
-            bottom = np.zeros(len(mids))
+            bottom = np.zeros(len(edges) - 1)
             k = len(prof["labels"])
             for g, label in enumerate(prof["labels"]):
                 h = np.asarray(prof[key][g], dtype=float)
-                ax.bar(mids, h, width, bottom=bottom, color=colors(g / max(1, k - 1)), label=label, align="center")
+                ax.stairs(bottom + h, edges, baseline=bottom.copy(), fill=True, color=colors(g / max(1, k - 1)), label=label)
                 bottom += h
             ax.set_xlabel("activation")
             ax.set_ylabel(ylabel)
             if key == "hist":
-                ax.set_yscale("symlog", linthresh=1)
+                ax.set_yscale("log", nonpositive="mask")
         row[0].set_title(f"{unit} {nums['index']}: spec {nums['specificity']:.2f}, sens {nums['sensitivity']:.2f}")
         row[1].set_title("expected value (weighted by activation)")
         row[0].legend(fontsize=6)

@@ -32,21 +32,37 @@ class GroupedReservoir:
 
     def update(self, group_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], feat: torch.Tensor, key: torch.Tensor,
                val: torch.Tensor, gidx: torch.Tensor, windows: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        """Merge new entries; `group_of(feat, val)` groups old and new alike; `windows(sel)` gives the new kept ones' windows."""
-        n_old = len(self.feat)
-        all_feat = torch.cat([self.feat, feat])
-        all_key = torch.cat([self.key, key])
-        all_val = torch.cat([self.val, val])
-        group = group_of(all_feat, all_val)
+        """Merge new entries; `group_of(feat, val)` groups old and new alike; `windows(sel)` gives the new kept ones' windows.
+
+        Only groups that can change are re-sorted: a new entry enters only if its group has room or it beats the
+        group's worst key, so after the first batches almost every entry is rejected by one comparison.
+        """
+        G, R = self.n_groups, self.size
+        old_group = group_of(self.feat, self.val)
+        count = torch.bincount(old_group, minlength=G)
+        worst = torch.full((G,), float("inf")).scatter_reduce_(0, old_group, self.key, "amin")
+        new_group = group_of(feat, val)
+        cand = ((count[new_group] < R) | (key > worst[new_group])).nonzero().flatten()
+        touched = torch.zeros(G, dtype=torch.bool)
+        touched[new_group[cand]] = True
+        touched |= count > R
+        if not touched.any():
+            return
+        old_t = touched[old_group]
+        old_sel = old_t.nonzero().flatten()
+        old_keep = (~old_t).nonzero().flatten()
+        n_old = len(old_sel)
+        all_key = torch.cat([self.key[old_sel], key[cand]])
+        group = torch.cat([old_group[old_sel], new_group[cand]])
         order = torch.sort(all_key, descending=True, stable=True).indices
         order = order[torch.sort(group[order], stable=True).indices]
         g = group[order]
-        counts = torch.bincount(g, minlength=self.n_groups)
+        counts = torch.bincount(g, minlength=G)
         starts = torch.cumsum(counts, 0) - counts
         rank = torch.arange(len(g)) - starts[g]
-        keep = order[rank < self.size]
-        old = keep[keep < n_old]
-        new = keep[keep >= n_old] - n_old
+        keep = order[rank < R]
+        old = torch.cat([old_keep, old_sel[keep[keep < n_old]]])
+        new = cand[keep[keep >= n_old] - n_old]
         self.feat = torch.cat([self.feat[old], feat[new]])
         self.key = torch.cat([self.key[old], key[new]])
         self.val = torch.cat([self.val[old], val[new]])

@@ -145,7 +145,7 @@ class SAE(nn.Module):
         scale = min(len(dead) / k_aux, 1.0)  # fewer dead latents, smaller loss
         pre = torch.addmm(self.b_enc[dead], x - self.b_dec, self.W_enc[:, dead])
         v, i = pre.topk(min(k_aux, len(dead)), dim=-1, sorted=False)
-        e_hat = sparse_decode(dead[i], v.relu(), self.W_dec)
+        e_hat = sparse_decode(dead[i], v, self.W_dec)  # no ReLU (as SAELens): a dead latent's negative pre-activation still learns
         return coef * scale * (e_hat - residual).pow(2).sum(-1).mean()
 
     def saved_shapes(self) -> dict[str, tuple[int, ...]]:

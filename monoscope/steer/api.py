@@ -9,10 +9,11 @@ import torch
 from monoscope.errors import MonoscopeError
 from monoscope.steer.design import DesignConfig, design_inputs
 from monoscope.steer.edits import Edit, check_features
+from monoscope.steer.domains import show_token
 from monoscope.steer.effects import ablation_effects, feature_contributions
 from monoscope.steer.generate import SampleConfig, compare, encode_prompt
 from monoscope.steer.scan import best_corpus_example, feature_max_acts
-from monoscope.steer.splice import check_splice, steer
+from monoscope.steer.splice import check_splice, steering
 
 
 def _need_data(run) -> None:
@@ -41,13 +42,7 @@ def steered_generation(run, edits: Sequence[Edit], prompt: str, cfg: SampleConfi
     check_features([e.feature for e in edits], run.sae.d_sae)
     ids = encode_prompt(run.dataset.tokenizer, run.dataset.bos_id, prompt)
     m = max_acts_for(run, edits, max_act, max_act_contexts, progress)
-    resolved: list[Edit] = []
-
-    def intervention():
-        return steer(run.model, run.sae, edits, run.hook, error_term, m)
-
-    with intervention() as r:
-        resolved = r
+    intervention, resolved = steering(run.model, run.sae, edits, run.hook, error_term, m)
     out = compare(run.model, run.dataset.tokenizer, ids, cfg, intervention)
     out["edits"] = [{"feature": e.feature, "op": e.op, "value": e.value, "positions": e.positions} for e in resolved]
     out["error_term"] = error_term
@@ -63,7 +58,7 @@ def effects(run, feature: int, text: str, position: int | None = None, top: int 
     t = torch.tensor(ids)
     abl = ablation_effects(run.model, run.sae, t, feature, run.hook)
     con = feature_contributions(run.model, run.sae, t, feature, run.hook, position, top)
-    s = lambda i: tok.decode([int(i)], skip_special_tokens=False)  # noqa: E731
+    s = lambda i: show_token(tok, i)  # noqa: E731
     return {
         "feature": feature, "hook": run.hook,
         "tokens": [{"position": p, "token": s(i), "activation": a, "delta_logp": d}

@@ -92,6 +92,18 @@ def make_splice_hook(sae, edits: Sequence[Edit] = (), error_term: bool = True, e
     return fn
 
 
+def steering(model, sae, edits: Sequence[Edit] = (), hook: str | None = None, error_term: bool = True,
+             max_acts: torch.Tensor | Mapping[int, float] | None = None, exclude_bos: bool = True):
+    """Check and resolve once, for repeated use (e.g. every generation step).
+
+    Returns (a function giving a fresh context manager that attaches the splice, the resolved edits).
+    """
+    hook = check_splice(model, sae, hook)
+    resolved = resolve(edits, sae.d_sae, max_acts)
+    fn = make_splice_hook(sae, resolved, error_term, exclude_bos)
+    return (lambda: model.hooks([(hook, fn)])), resolved
+
+
 @contextlib.contextmanager
 def steer(model, sae, edits: Sequence[Edit] = (), hook: str | None = None, error_term: bool = True,
           max_acts: torch.Tensor | Mapping[int, float] | None = None, exclude_bos: bool = True) -> Iterator[list[Edit]]:
@@ -99,9 +111,8 @@ def steer(model, sae, edits: Sequence[Edit] = (), hook: str | None = None, error
 
     With `error_term` and no edits the model's output is unchanged (up to float rounding).
     """
-    hook = check_splice(model, sae, hook)
-    resolved = resolve(edits, sae.d_sae, max_acts)
-    with model.hooks([(hook, make_splice_hook(sae, resolved, error_term, exclude_bos))]):
+    attach, resolved = steering(model, sae, edits, hook, error_term, max_acts, exclude_bos)
+    with attach():
         yield resolved
 
 

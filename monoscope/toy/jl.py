@@ -65,23 +65,31 @@ def greedy_random(d: int, eps: float, patience: int, max_vectors: int, gen: torc
     return len(kept)
 
 
-def optimise_packing(n: int, d: int, eps: float, steps: int, gen: torch.Generator) -> float:
-    """Max pairwise |cos| after minimising τ·logsumexp(|cos_ij| / τ) over n unit vectors (τ annealed)."""
+def optimise_packing(n: int, d: int, eps: float, steps: int, gen: torch.Generator, patience: int = 60) -> float:
+    """Best max pairwise |cos| reached by minimising τ·logsumexp(|cos_ij| / τ) over n unit vectors (τ annealed).
+
+    Stops early on success, or when the max has not improved for `patience` steps.
+    """
     if n <= d:
         return 0.0  # an orthonormal set
     V = torch.randn(n, d, generator=gen).requires_grad_(True)
     opt = torch.optim.Adam([V], lr=0.02)
-    iu = torch.triu_indices(n, n, 1)
-    best = float("inf")
+    diag = torch.eye(n, dtype=torch.bool)
+    best, since = float("inf"), 0
     for t in range(steps):
         U = V / V.norm(dim=1, keepdim=True)
-        c = (U @ U.T)[iu[0], iu[1]].abs()
-        worst = float(c.detach().max())
-        best = min(best, worst)
-        if best <= eps:
+        excess = ((U @ U.T).abs() - eps).masked_fill(diag, -1.0)
+        worst = float(excess.detach().max()) + eps
+        if worst < best - 1e-4:
+            best, since = worst, 0
+        else:
+            since += 1
+        if best <= eps or since >= patience:
             break
         tau = 0.05 * (0.1 ** (t / steps))  # from a smooth average to nearly the max
-        loss = tau * torch.logsumexp((c - eps).clamp_min(-0.5) / tau, 0)
+        z = (excess / tau).flatten()
+        z = torch.maximum(z, z.detach().max() - 60.0)  # keep exp() out of subnormal floats, which are very slow on CPU
+        loss = tau * torch.logsumexp(z, 0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

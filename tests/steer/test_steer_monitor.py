@@ -74,3 +74,17 @@ def test_cli_monitor_steer_and_errors(run, tiny_run, tmp_path, capsys):
         assert main(["steer", "--sae", str(out), *argv, *extra, "--quiet"]) == 2
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1
+
+
+def test_cli_effects_and_design(run, tiny_run, capsys):
+    out, _ = tiny_run
+    i, _ = active_feature(run)
+    assert main(["effects", "--sae", str(out), "--feature", str(i), "--text", "def f(x):\n    return x", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["contribution"]["check"]["logits_max_abs_gap"] < 1e-4 and r["tokens"][0]["delta_logp"] is None
+    assert main(["design", "--sae", str(out), "--feature", str(i), "--length", "3", "--steps", "2", "--candidates", "8",
+                 "--beam", "1", "--corpus-contexts", "2", "--json", "--quiet"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["designed_minus_corpus"] == pytest.approx(r["sequences"][0]["activation"] - r["corpus_best"]["activation"])
+    assert main(["design", "--sae", str(out), "--feature", "-3", "--quiet"]) == 2
+    assert "out of range" in capsys.readouterr().err

@@ -27,13 +27,14 @@ def test_jl_end_to_end_and_reuse(tmp_path, capsys):
     import json
 
     out = tmp_path / "jl"
-    args = ["toy", "jl", "--dims", "4", "8", "--out", str(out), "--quiet"]
+    args = ["toy", "jl", "--dims", "2", "4", "--out", str(out), "--quiet"]
     assert main(args) == 0
     res = json.loads((out / "jl.json").read_text())
     assert (out / "jl.png").exists()
-    assert [r["d"] for r in res["rows"]] == [4, 8]
+    assert [r["d"] for r in res["rows"]] == [2, 4]
     assert all(r["optimised"] >= max(r["random_greedy"], r["d"]) for r in res["rows"])
-    assert res["rows"][1]["optimised"] > 8
+    assert res["rows"][0]["optimised"] == 2  # lines in the plane need 72.5° > 60°: only 2 fit
+    assert res["rows"][1]["optimised"] > 4
     assert main(args) == 0  # same config: reused
-    assert main(["toy", "jl", "--dims", "4", "--out", str(out), "--quiet"]) == 2  # another config: refused
+    assert main(["toy", "jl", "--dims", "3", "--out", str(out), "--quiet"]) == 2  # another config: refused
     assert "--overwrite" in capsys.readouterr().err
