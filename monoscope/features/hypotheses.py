@@ -279,8 +279,6 @@ def plot_context(r: dict, path) -> "Path":
                 bottom += h
             ax.set_xlabel("activation")
             ax.set_ylabel(ylabel)
-            if key == "hist":
-                ax.set_yscale("log", nonpositive="mask")
         row[0].set_title(f"{unit} {nums['index']}: spec {nums['specificity']:.2f}, sens {nums['sensitivity']:.2f}")
         row[1].set_title("expected value (weighted by activation)")
         row[0].legend(fontsize=6)
