@@ -14,8 +14,7 @@ import numpy as np
 import torch
 
 from monoscope import plots
-from monoscope.toy.checks import check_sizes, check_sparsities
-from monoscope.toy.model import ToyTrainConfig, check_toy_grid, dimensions_per_feature, dims_per_feature_total, train_toy_models
+from monoscope.toy.model import ToyGridConfig, dimensions_per_feature, dims_per_feature_total, train_toy_models
 
 FRACTIONS = {"1": 1.0, "3/4": 0.75, "2/3": 2 / 3, "1/2": 0.5, "2/5": 0.4, "3/8": 0.375}
 REPRESENTED = 0.5
@@ -27,7 +26,7 @@ def default_sparsities() -> tuple[float, ...]:
 
 
 @dataclass
-class DimensionalityConfig:
+class DimensionalityConfig(ToyGridConfig):
     n_features: int = 400
     m_hidden: int = 30
     sparsities: tuple[float, ...] = default_sparsities()
@@ -35,14 +34,6 @@ class DimensionalityConfig:
     batch_size: int = 128
     seeds: int = 1
     seed: int = 0
-
-    def __post_init__(self):
-        check_sizes(self.n_features, self.m_hidden)
-        check_sparsities(self.sparsities)
-        check_toy_grid(len(self.sparsities), self.n_features, self.m_hidden, self.train_config())
-
-    def train_config(self) -> ToyTrainConfig:
-        return ToyTrainConfig(steps=self.steps, batch_size=self.batch_size, seeds=self.seeds, seed=self.seed)
 
 
 def run(cfg: DimensionalityConfig, out: Path, progress: bool = True) -> dict:

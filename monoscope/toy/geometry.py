@@ -12,14 +12,13 @@ from pathlib import Path
 import torch
 
 from monoscope import plots
-from monoscope.toy.checks import check_sizes, check_sparsities
-from monoscope.toy.model import ToyTrainConfig, check_toy_grid, feature_norms, train_toy_models
+from monoscope.toy.model import ToyGridConfig, feature_norms, train_toy_models
 
 REPRESENTED = 0.5  # a feature counts as kept when ‖W_i‖ exceeds this
 
 
 @dataclass
-class GeometryConfig:
+class GeometryConfig(ToyGridConfig):
     n_features: int = 5
     m_hidden: int = 2
     importance_decay: float = 0.9
@@ -28,14 +27,6 @@ class GeometryConfig:
     batch_size: int = 1024
     seeds: int = 4
     seed: int = 0
-
-    def __post_init__(self):
-        check_sizes(self.n_features, self.m_hidden)
-        check_sparsities(self.sparsities)
-        check_toy_grid(len(self.sparsities), self.n_features, self.m_hidden, self.train_config())
-
-    def train_config(self) -> ToyTrainConfig:
-        return ToyTrainConfig(steps=self.steps, batch_size=self.batch_size, seeds=self.seeds, seed=self.seed)
 
 
 def describe(W: torch.Tensor) -> dict:

@@ -51,6 +51,27 @@ def check_toy_grid(cells: int, n: int, m: int, cfg: ToyTrainConfig) -> None:
                  f"a toy grid of {cells} cells x {cfg.seeds} seeds x batch {cfg.batch_size} x {n} features")
 
 
+@dataclass
+class ToyGridConfig:
+    """Shared by the experiments that train a grid of toy models over sparsities: sizes, checks, training."""
+
+    n_features: int = 5
+    m_hidden: int = 2
+    sparsities: tuple[float, ...] = (0.0,)
+    steps: int = 2000
+    batch_size: int = 1024
+    seeds: int = 1
+    seed: int = 0
+
+    def __post_init__(self):
+        check_sizes(self.n_features, self.m_hidden)
+        check_sparsities(self.sparsities)
+        check_toy_grid(len(self.sparsities), self.n_features, self.m_hidden, self.train_config())
+
+    def train_config(self) -> ToyTrainConfig:
+        return ToyTrainConfig(steps=self.steps, batch_size=self.batch_size, seeds=self.seeds, seed=self.seed)
+
+
 def sample_sparse(prob: torch.Tensor, batch: int, gen: torch.Generator) -> torch.Tensor:
     """x [M, batch, n]: each feature is U[0, 1] with probability prob [M, n], else 0."""
     M, n = prob.shape
