@@ -37,7 +37,7 @@ def _store(folder: Path):
 
 def _cli(store, out, extra=()):
     return ["-m", "monoscope", "train-sae", "--acts", str(store.folder), "--out", str(out), "--d-sae", "32", "--vectors", "2560",
-            "--batch-size", "64", "--lr", "0.003", "--checkpoint-every", "0", "--quiet", "--distributed", *extra]
+            "--batch-size", "64", "--lr", "0.003", "--l1", "5", "--checkpoint-every", "0", "--quiet", "--distributed", *extra]
 
 
 def test_two_ranks_match_one_process(tmp_path):
@@ -48,7 +48,7 @@ def test_two_ranks_match_one_process(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     ddp = load_sae(out)
     # the same run in one process: the global batch is rank 0's batch followed by rank 1's
-    cfg = TrainConfig(sae=SAEConfig("relu", 16, 32), total_vectors=2560, batch_size=64, lr=0.003, checkpoint_every=0, seed=0)
+    cfg = TrainConfig(sae=SAEConfig("relu", 16, 32), total_vectors=2560, batch_size=64, lr=0.003, sparsity_coef=5.0, checkpoint_every=0, seed=0)
     scale = store.norm_scale
     trainer = SAETrainer(cfg, sample_fn=lambda n, s: store.sample(n, s) * scale)
     views = [store.select_shards(rank_shards(4, r, 2)).iter_batches(32, seed=r) for r in range(2)]
