@@ -41,7 +41,7 @@ def finish_sae(trainer: SAETrainer, store, cfg: TrainConfig, scale: float, out: 
         "hook_name": store.hook,
         "hook_head_index": None,
         "context_size": store.meta.get("n_ctx"),
-        "prepend_bos": True,
+        "prepend_bos": bool(store.meta.get("prepend_bos", True)),
         "exclude_special_tokens": bool(store.meta.get("exclude_bos", True)),
         "dataset_path": store.meta.get("data", ""),
         "training_vectors": trainer.step_no * cfg.batch_size,
