@@ -5,17 +5,9 @@ import torch
 from monoscope.errors import MonoscopeError
 from monoscope.sae import ARCHITECTURES, SAEConfig, SAETrainer, TrainConfig, make_sae
 from monoscope.sae.kernels import relu_sae_loss, sparse_decode, topk_encode
+from synthetic_features import synthetic
 
 ALL = {"relu": {}, "topk": {"k": 4}, "batchtopk": {"k": 4}, "jumprelu": {}, "gated": {}}
-
-
-def synthetic(n, d=16, n_feat=48, active=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    dirs = torch.randn(n_feat, d, generator=g)
-    dirs /= dirs.norm(dim=1, keepdim=True)
-    idx = torch.rand(n, n_feat, generator=g).argsort(1)[:, :active]
-    coef = torch.zeros(n, n_feat).scatter_(1, idx, torch.rand(n, active, generator=g) + 0.5)
-    return coef @ dirs + 0.3, dirs
 
 
 def params(d=12, s=40, seed=0):
