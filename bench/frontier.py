@@ -4,10 +4,14 @@ Both train on the same batches (real vectors from the store, scaled so that
 E||x|| = sqrt(d_in)), with the same lr, batch size and number of steps, each with
 its own recipe (ours: geometric-median b_dec, unit decoder rows, AuxK, warm-up and
 decay; SAELens: its SAETrainer defaults). For the TopK family L0 is matched by
-construction (k), so FVU is compared at equal L0. Prints one JSON line per case:
-  {"case", "fvu_ours", "fvu_saelens", "l0_ours", "l0_saelens", ...}
+construction (k), so FVU is compared at equal L0. BatchTopK is scored as it runs
+after training, a JumpReLU with the threshold each library saves (ours is
+recalibrated on the final weights, SAELens's is its running mean), and also as
+trained (top k·B over the held-out set as one batch: `*_batch` keys).
+Prints one JSON line per case:
+  {"case", "fvu_ours", "fvu_saelens", "l0_ours", "l0_saelens", "fvu_ratio", ...}
 
-    python bench/frontier.py [--acts /tmp/rd/acts] [--steps 150]
+    python bench/frontier.py [--acts runs/demo/acts/blocks.0.mlp.hook_post] [--steps 150]
 """
 from __future__ import annotations
 
@@ -37,6 +41,17 @@ def saelens_trainer(arch: str, d_in: int, d_sae: int, k: int, steps: int, batch:
 
 
 @torch.no_grad()
+def saelens_jumprelu(sae):
+    """SAELens's BatchTopK as it is saved: JumpReLU at its topk_threshold (acts rescaled by decoder norms)."""
+    def encode(x):
+        norm = sae.W_dec.norm(dim=-1)
+        pre = (sae.process_sae_in(x) @ sae.W_enc + sae.b_enc) * norm
+        return pre * (pre > float(sae.topk_threshold))
+
+    return encode, lambda f: (f / sae.W_dec.norm(dim=-1)) @ sae.W_dec + sae.b_dec
+
+
+@torch.no_grad()
 def fvu_l0(encode, decode, x: torch.Tensor) -> tuple[float, float]:
     f = encode(x)
     x_hat = decode(f)
@@ -48,7 +63,7 @@ def main() -> None:
     from monoscope.sae import SAEConfig, SAETrainer, TrainConfig
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--acts", default="/tmp/rd/acts")
+    ap.add_argument("--acts", default="runs/demo/acts/blocks.0.mlp.hook_post")
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -73,13 +88,22 @@ def main() -> None:
             theirs.step(x)
             t["ours"] += t1 - t0
             t["saelens"] += time.perf_counter() - t1
-        ours.sae.eval()
         sae_l.eval()
+        row = {"case": name}
+        if arch == "batchtopk":
+            fo, lo = fvu_l0(ours.sae.encode, ours.sae.decode, held)  # still in training mode: batch top-k
+            fs, ls = fvu_l0(sae_l.encode, sae_l.decode, held)  # SAELens's training SAE keeps batch top-k in eval()
+            row.update({"fvu_ours_batch": round(fo, 4), "fvu_saelens_batch": round(fs, 4), "l0_ours_batch": round(lo, 2),
+                        "l0_saelens_batch": round(ls, 2)})
+            fs, ls = fvu_l0(*saelens_jumprelu(sae_l), held)
+        else:
+            fs, ls = fvu_l0(sae_l.encode, sae_l.decode, held)
+        ours.sae.eval()
         fo, lo = fvu_l0(ours.sae.encode, ours.sae.decode, held)
-        fs, ls = fvu_l0(sae_l.encode, sae_l.decode, held)
-        print(json.dumps({"case": name, "fvu_ours": round(fo, 4), "fvu_saelens": round(fs, 4), "l0_ours": round(lo, 2),
-                          "l0_saelens": round(ls, 2), "steps": a.steps, "batch": a.batch, "lr": a.lr,
-                          "train_s_ours": round(t["ours"], 1), "train_s_saelens": round(t["saelens"], 1)}), flush=True)
+        row.update({"fvu_ours": round(fo, 4), "fvu_saelens": round(fs, 4), "l0_ours": round(lo, 2), "l0_saelens": round(ls, 2),
+                    "fvu_ratio": round(fo / fs, 3), "steps": a.steps, "batch": a.batch, "lr": a.lr,
+                    "train_s_ours": round(t["ours"], 1), "train_s_saelens": round(t["saelens"], 1)})
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ full forward pass (logits) over the same token windows, already tokenised.
 Prints one JSON line with `ratio_vs_forward` = monitor tokens/s / forward
 tokens/s, best of `--repeats` alternating runs (the machine is shared and noisy).
 
-    python bench/monitor.py --sae /tmp/rd/sae_2048_3.0_0.002
+    python bench/monitor.py --sae runs/demo
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from monoscope.steer.monitor import Monitor, MonitorConfig
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sae", default="/tmp/rd/sae_2048_3.0_0.002")
+    ap.add_argument("--sae", default="runs/demo")
     ap.add_argument("--features", default="1504,698")
     ap.add_argument("--threshold", type=float, default=1.0)
     ap.add_argument("--docs", type=int, default=105)

@@ -1,4 +1,4 @@
-"""Figures for steering through an SAE on the demo model (/tmp/rd by default).
+"""Figures for steering through an SAE on the demo model (runs/demo, from `make demo`, by default).
 
 Prints one JSON line per figure:
 - `splice_fidelity`: max |logits(spliced with error term, no edits) - clean logits| over validation contexts
@@ -12,7 +12,7 @@ Prints one JSON line per figure:
   example in all validation contexts.
 Writes domain_steering.png and figures.json to --out.
 
-    python bench/steer.py --sae /tmp/rd/sae_2048_3.0_0.002 --out /tmp/steer_figures
+    python bench/steer.py --sae runs/demo --out /tmp/steer_figures
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from monoscope.steer.scan import best_corpus_example, feature_max_acts
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sae", default="/tmp/rd/sae_2048_3.0_0.002")
+    ap.add_argument("--sae", default="runs/demo")
     ap.add_argument("--out", default="/tmp/steer_figures")
     ap.add_argument("--domains", default="cjk,base64,hex")
     ap.add_argument("--features", default=None, help="skip the search: cjk=698,base64=1504")

@@ -8,7 +8,7 @@ shapes timed in the same run. For ReLU the step's FLOPs are its 5 dense matmuls
 10·B·d_in·d_sae. For TopK the dense work is the encoder, 2·B·d_in·d_sae, plus
 6·B·k·d_in for the sparse decoder and backward; its reference is the encoder matmul.
 
-    python bench/train_throughput.py [--acts /tmp/rd/acts] [--device cpu] [--cases relu_4096,topk_16384]
+    python bench/train_throughput.py [--acts runs/demo/acts/blocks.0.mlp.hook_post] [--device cpu] [--cases relu_4096,topk_16384]
 """
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def bench(name: str, case: dict, xs: list[torch.Tensor], device: str, rounds: in
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--acts", default="/tmp/rd/acts")
+    ap.add_argument("--acts", default="runs/demo/acts/blocks.0.mlp.hook_post")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--rounds", type=int, default=0, help="alternations per case (default: 6 for relu, 3 for topk on CPU)")

@@ -64,6 +64,9 @@ def register(sub) -> None:
     p.add_argument("--vectors", type=float, default=1e6, help="training vectors")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--auxk-coef", type=float, default=None, help="AuxK weight on dead latents (TopK family; default 1/32)")
+    p.add_argument("--dead-window", type=int, default=None,
+                   help="vectors without a firing after which a latent counts as dead (AuxK, resampling; default 200000)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps between atomic checkpoints")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--distributed", action="store_true",
@@ -149,8 +152,10 @@ def cmd_train_sae(a) -> int:
     store = ActivationStore(a.acts)
     if getattr(a, "sweep", None):
         return _train_sweep(a, store)
+    extra = {k: v for k, v in (("auxk_coef", a.auxk_coef), ("dead_window", a.dead_window)) if v is not None}
     cfg = TrainConfig(sae=SAEConfig(a.arch, store.d_in, a.d_sae, k=a.k), total_vectors=int(a.vectors), batch_size=a.batch_size,
-                      lr=a.lr, sparsity_coef=a.sparsity_coef, checkpoint_every=a.checkpoint_every, seed=a.seed, device=a.device)
+                      lr=a.lr, sparsity_coef=a.sparsity_coef, checkpoint_every=a.checkpoint_every, seed=a.seed, device=a.device,
+                      **extra)
     if getattr(a, "distributed", False):
         from monoscope.sae.distributed import train_sae_distributed
 

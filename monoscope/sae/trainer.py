@@ -58,6 +58,8 @@ class TrainConfig:
             raise MonoscopeError(f"sparsity coefficient must be non-negative, got {self.sparsity_coef}")
         if self.auxk_coef < 0:
             raise MonoscopeError(f"auxk coefficient must be non-negative, got {self.auxk_coef}")
+        if self.dead_window <= 0:
+            raise MonoscopeError(f"dead_window must be a positive number of vectors, got {self.dead_window}")
         if self.decoder_norm not in ("unit", "none"):
             raise MonoscopeError(f"decoder_norm must be unit or none, got {self.decoder_norm!r}")
         if self.b_dec_init not in ("geometric_median", "mean", "zeros"):
@@ -178,6 +180,10 @@ class SAETrainer:
         rec = {"step": self.step_no, "lr": lr, "coef": self.coef_at(self.step_no - 1)}
         if self.step_no in self.resample_steps and self.sample_fn is not None and sae.uses_resampling:
             rec["resampled"] = self.resample()
+        if self.step_no == cfg.steps and hasattr(sae, "calibrate"):
+            # inference settings fitted to the final weights (BatchTopK's threshold)
+            sample = self.sample_fn(cfg.resample_samples, cfg.seed * 7919 + 1) if self.sample_fn is not None else x
+            rec["calibrated_threshold"] = sae.calibrate(sample.to(cfg.device))
         if self.step_no % cfg.log_every == 0 or self.step_no == cfg.steps:
             with torch.no_grad():
                 x_hat = out["x_hat"]

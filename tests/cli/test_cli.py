@@ -89,3 +89,17 @@ def test_sae_width_must_match_store(tiny_run, tmp_path, capsys):
 def test_console_entry_point():
     r = subprocess.run([sys.executable, "-m", "monoscope", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("monoscope ")
+
+
+def test_train_sae_takes_auxk_and_dead_window_and_refuses_bad_ones(tiny_run, tmp_path, capsys):
+    out, _ = tiny_run
+    acts = str(out / "acts" / "blocks.0.mlp.hook_post")
+    args = ["train-sae", "--acts", acts, "--arch", "topk", "--k", "4", "--d-sae", "64", "--vectors", "2048", "--batch-size", "256",
+            "--quiet"]
+    assert main(args + ["--out", str(tmp_path / "s"), "--auxk-coef", "0.25", "--dead-window", "1000"]) == 0
+    stamp = json.loads((tmp_path / "s" / "monoscope_stage.json").read_text())
+    assert stamp["config"]["auxk_coef"] == 0.25 and stamp["config"]["dead_window"] == 1000
+    capsys.readouterr()
+    assert main(args + ["--out", str(tmp_path / "t"), "--dead-window", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "dead_window must be a positive" in err and err.count("\n") == 1 and not (tmp_path / "t" / "cfg.json").exists()

@@ -85,6 +85,21 @@ def test_topk_keeps_exactly_k_and_batchtopk_k_on_average():
     assert ((f == 0) | (f > bt.threshold)).all()
 
 
+def test_batchtopk_inference_threshold_keeps_k_after_training():
+    # The running mean alone lags the changing weights; the final calibration must give L0 = k at inference.
+    data, _ = synthetic(12288, seed=1)
+    x, held = data[:8192], data[8192:]
+    cfg = TrainConfig(sae=SAEConfig("batchtopk", 16, 64, k=4), total_vectors=8192 * 4, batch_size=512, lr=3e-3, resample_at=(),
+                      resample_samples=4096)
+    tr = SAETrainer(cfg, sample_fn=lambda n, seed: x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]])
+    for step in range(cfg.steps):
+        rec = tr.step(x[(step * 512) % 8192:][:512])
+    assert rec["calibrated_threshold"] == pytest.approx(tr.sae.threshold.item())
+    tr.sae.eval()
+    l0 = (tr.sae.encode(held) > 0).sum(-1).float().mean().item()
+    assert l0 == pytest.approx(4, rel=0.05)
+
+
 def test_jumprelu_threshold_learns_through_the_straight_through_estimator():
     x, _ = synthetic(512)
     sae = make_sae(SAEConfig("jumprelu", 16, 64, jumprelu_bandwidth=0.5, jumprelu_init_threshold=0.1))
@@ -127,3 +142,5 @@ def test_bad_settings_raise_one_line_errors():
         TrainConfig(sae=SAEConfig("relu", 16, 64), sparsity_coef=-1.0)
     with pytest.raises(MonoscopeError, match="non-negative"):
         TrainConfig(sae=SAEConfig("topk", 16, 64, k=4), auxk_coef=-0.1)
+    with pytest.raises(MonoscopeError, match="dead_window must be a positive"):
+        TrainConfig(sae=SAEConfig("topk", 16, 64, k=4), dead_window=0)
