@@ -18,8 +18,10 @@ from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
 from monoscope.features.contexts import Context, default_contexts, parse_context_spec
+from monoscope.features.goal import domain_goal
 from monoscope.features.hypotheses import collect, evaluate_contexts, plot_context
 from monoscope.features.neurons import context_comparison, features_vs_neurons
+from monoscope.features.probe import probe_contexts
 from monoscope.features.splitting import (check_same_source, dominant_domains, families, match_sizes, n_families,
                                           plot_umap, top_examples, umap_embed)
 from monoscope.features.universality import plot_universality, universality
@@ -38,6 +40,9 @@ class ReportConfig:
     top_k: int = 5
     min_fires: int = 10  # a feature is "live" with at least this many firings on the evaluation tokens
     umap: bool = True
+    probe: bool = True  # linear-probe ceiling per context (logistic regression on the hook's activations)
+    probe_contexts: int = 512  # training contexts, spread over the split before the selection block, the probe learns on
+    probe_max_fit: int = 16_000  # of their tokens, a random subsample this large is fitted (threshold: selection tokens)
     device: str = "cpu"
 
 
@@ -49,6 +54,9 @@ def _load(cfg: ReportConfig):
         raise MonoscopeError("report needs at least one --sae")
     if not 0 <= cfg.fires_frac < 1:
         raise MonoscopeError(f"--fires must lie in [0, 1), got {cfg.fires_frac}")
+    if cfg.probe_max_fit < 100 or cfg.probe_contexts < 1:
+        raise MonoscopeError(f"--probe-fit must be ≥ 100 tokens and --probe-contexts ≥ 1, got {cfg.probe_max_fit}, "
+                             f"{cfg.probe_contexts}")
     run = load_run(cfg.saes[0], device=cfg.device)
     saes = [run.sae] + [load_sae(sae_dir(p), cfg.device) for p in cfg.saes[1:]]
     names = [str(sae_dir(p)) for p in cfg.saes]
@@ -70,7 +78,7 @@ def build_report(cfg: ReportConfig, out: Path | str, overwrite: bool = False, pr
     n_train = len(ds.split("train"))
     sel_n = min(cfg.select_contexts, n_train)
     ev = collect(run.model, saes, ds, run.hook, "val", cfg.eval_contexts, progress=progress)
-    se = collect(run.model, [saes[0]], ds, run.hook, "train", sel_n, start=n_train - sel_n, progress=progress)
+    se = collect(run.model, saes, ds, run.hook, "train", sel_n, start=n_train - sel_n, progress=progress)
     report: dict = {
         "sae": names[0], "hook": run.hook, "model": str(run.model_folder), "dataset": str(ds.folder),
         "d_sae": saes[0].d_sae, "d_in": saes[0].d_in,
@@ -83,6 +91,7 @@ def build_report(cfg: ReportConfig, out: Path | str, overwrite: bool = False, pr
     domains = sorted({d["domain"] for d in ds.docs})
     contexts = default_contexts(domains) + contexts_extra
     results = evaluate_contexts(contexts, se, ev, 0, cfg.fires_frac, cfg.top_k)
+    report["probe_rule"] = _probe(contexts, results, run, se, ev, cfg, n_train - sel_n, progress)
     for r in tqdm(results, desc="context figures", disable=not progress, leave=False):
         if "error" in r:
             continue
@@ -91,7 +100,7 @@ def build_report(cfg: ReportConfig, out: Path | str, overwrite: bool = False, pr
         r["figure"] = str(plot_context(r, figs / f"context_{_slug(r['name'])}.png").relative_to(out))
     report["contexts"] = results
     report["comparison"] = context_comparison(results)
-    report["domain_goal"] = _domain_goal(report["comparison"])
+    report["domain_goal"] = _goal(contexts, results, saes, names, se, ev, cfg)
     fvn = features_vs_neurons(ev, saes[0].W_dec.detach().cpu().numpy(), 0, cfg.min_fires)
     fvn["figure"] = str(_plot_fvn(fvn, figs / "features_vs_neurons.png").relative_to(out))
     report["features_vs_neurons"] = fvn
@@ -110,11 +119,28 @@ def _slug(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name)
 
 
-def _domain_goal(rows: list[dict]) -> dict:
-    dom = [r for r in rows if r["context"].startswith("domain:")]
-    return {"rule": "best feature specificity ≥ 0.9 and sensitivity ≥ 0.5, beating the best neuron on both",
-            "met": [r["context"][7:] for r in dom if r["goal_met"]],
-            "not_met": [r["context"][7:] for r in dom if not r["goal_met"]]}
+def _probe(contexts: list[Context], results: list[dict], run, se, ev, cfg: ReportConfig, n_before: int,
+           progress: bool) -> str:
+    """Linear-probe ceilings into `results`; returns how they were made."""
+    if not cfg.probe:
+        return "not computed (--no-probe)"
+    apart = n_before > 0
+    span = n_before if apart else len(run.dataset.split("train"))
+    rows = np.unique(np.linspace(0, span - 1, min(cfg.probe_contexts, span)).round().astype(np.int64))
+    fit = collect(run.model, [], run.dataset, run.hook, "train", rows=rows, progress=progress)
+    probe_contexts(contexts, results, fit, se, ev, max_fit=cfg.probe_max_fit)
+    return (f"logistic regression on the hook's activations, fitted on ≤ {cfg.probe_max_fit} tokens of {len(rows)} training "
+            f"contexts spread over the split ({'apart from' if apart else 'overlapping'} the selection contexts), threshold "
+            f"chosen on the selection tokens (highest sensitivity with specificity ≥ 0.9, else highest F1), measured on "
+            f"the evaluation tokens")
+
+
+def _goal(contexts: list[Context], results: list[dict], saes, names: list[str], se, ev, cfg: ReportConfig) -> dict:
+    """The domain goal over every SAE: the first SAE's results, then each other SAE's best feature per domain."""
+    doms = [c for c in contexts if c.kind == "domain"]
+    per = [results] + [evaluate_contexts(doms, se, ev, i, cfg.fires_frac, 1) for i in range(1, len(saes))]
+    infos = [{"sae": n, "d_sae": s.d_sae, "architecture": s.architecture} for n, s in zip(names, saes)]
+    return domain_goal(infos, per)
 
 
 def _plot_fvn(fvn: dict, path: Path) -> Path:
@@ -193,12 +219,36 @@ def _f(x, nd: int = 3) -> str:
 
 def _table_rows(report: dict) -> tuple[list[str], list[list[str]]]:
     head = ["context", "in-context tokens", "feature", "spec", "sens", "corr", "neuron", "spec", "sens", "corr",
-            "max neuron corr", "feature beats neuron", "goal"]
+            "max neuron corr", "feature beats neuron", "goal", "probe spec", "probe sens"]
     rows = [[r["context"], str(r["n_in_eval"]), _f(r["feature"]), _f(r["feature_specificity"]), _f(r["feature_sensitivity"]),
              _f(r["feature_proxy_corr"]), _f(r["neuron"]), _f(r["neuron_specificity"]), _f(r["neuron_sensitivity"]),
-             _f(r["neuron_proxy_corr"]), _f(r["max_neuron_proxy_corr"]), _f(r["feature_beats_neuron"]), _f(r["goal_met"])]
+             _f(r["neuron_proxy_corr"]), _f(r["max_neuron_proxy_corr"]), _f(r["feature_beats_neuron"]), _f(r["goal_met"]),
+             _f(r.get("probe_specificity")), _f(r.get("probe_sensitivity"))]
             for r in report["comparison"]]
     return head, rows
+
+
+def _su(u: dict | None) -> str:
+    return "–" if not u or u.get("specificity") is None else f"{u['specificity']:.3f} / {u['sensitivity']:.3f}"
+
+
+def _goal_rows(g: dict) -> tuple[list[str], list[list[str]]]:
+    """Domain goal: one row per domain; per SAE its best feature (spec / sens, ✓ when it meets the goal)."""
+    head = ["domain", "best neuron spec / sens", "probe ceiling spec / sens", "probe, eval-tuned threshold"]
+    head += [f"SAE {i + 1}: {s['architecture']} {s['d_sae']}" for i, s in enumerate(g["saes"])] + ["met", "why"]
+    rows = []
+    for d, x in g["domains"].items():
+        p = x["probe"] or {}
+        cells = [d, _su(x["neuron"]), _su(p), _su(p.get("tuned"))]
+        for s in g["saes"]:
+            f = s["domains"][d]
+            cells.append("–" if f["feature"] is None else f"f{f['feature']}: {_su(f)}" + (" ✓" if f["goal_met"] else ""))
+        rows.append(cells + [_f(x["met"]), x["why"]])
+    return head, rows
+
+
+def _goal_legend(g: dict) -> list[str]:
+    return [f"SAE {i + 1}: {s['sae']} (met: {', '.join(s['met']) or 'none'})" for i, s in enumerate(g["saes"])]
 
 
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
@@ -221,7 +271,11 @@ def render_markdown(report: dict) -> str:
     head, rows = _table_rows(report)
     out += [_md_table(head, rows), ""]
     g = report["domain_goal"]
-    out += [f"Domain goal ({g['rule']}): met for {', '.join(g['met']) or 'none'}; not met for {', '.join(g['not_met']) or 'none'}.", ""]
+    out += [f"### Domain goal over {g['n_saes']} SAE(s)", "", f"Goal: {g['rule']}. Probe ceiling: {report['probe_rule']}.", "",
+            f"Met for {', '.join(g['met']) or 'none'}; not met for {', '.join(g['not_met']) or 'none'}"
+            + (f"; of those, the model itself is the limit for {', '.join(g['limited_by_model'])}" if g["limited_by_model"] else "")
+            + ".", ""]
+    out += [_md_table(*_goal_rows(g)), "", f"Limit: {g['limit_rule']}.", ""] + [f"- {x}" for x in _goal_legend(g)] + [""]
     for r in report["contexts"]:
         if "error" in r:
             out += [f"### {r['name']}", "", f"Not tested: {r['error']}", ""]
@@ -299,8 +353,15 @@ def render_html(report: dict, out: Path) -> str:
         p.append(f"<tr class='{'met' if cmp['goal_met'] else ''}'>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>")
     p.append("</table>")
     g = report["domain_goal"]
-    p.append(f"<p><b>Domain goal</b> ({e(g['rule'])}): met for {e(', '.join(g['met']) or 'none')}; "
-             f"not met for {e(', '.join(g['not_met']) or 'none')}.</p>")
+    p.append(f"<h3>Domain goal over {g['n_saes']} SAE(s)</h3><p>Goal: {e(g['rule'])}. Probe ceiling: {e(report['probe_rule'])}.</p>"
+             f"<p>Met for {e(', '.join(g['met']) or 'none')}; not met for {e(', '.join(g['not_met']) or 'none')}"
+             + (f"; of those, the model itself is the limit for {e(', '.join(g['limited_by_model']))}" if g["limited_by_model"] else "")
+             + ".</p>")
+    head, rows = _goal_rows(g)
+    p.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
+    for (d, x), r in zip(g["domains"].items(), rows):
+        p.append(f"<tr class='{'met' if x['met'] else ''}'>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>")
+    p.append(f"</table><p>Limit: {e(g['limit_rule'])}.</p><ul>" + "".join(f"<li>{e(x)}</li>" for x in _goal_legend(g)) + "</ul>")
     for r in report["contexts"]:
         p.append(f"<h3 id='{e(_slug(r['name']))}'>{e(r['name'])}</h3><p>{e(r['description'])}</p>")
         if "error" in r:

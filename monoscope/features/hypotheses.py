@@ -47,28 +47,38 @@ class TokenActs:
 
 @torch.no_grad()
 def collect(model, saes: list, dataset, hook: str, split: str = "val", n_contexts: int | None = None, start: int = 0,
-            batch: int = 32, progress: bool = True) -> TokenActs:
-    """Run `model` over contexts of `split` and record `hook` and each SAE's features, BOS/separator tokens left out."""
+            batch: int = 32, progress: bool = True, rows: np.ndarray | None = None) -> TokenActs:
+    """Run `model` over contexts of `split` and record `hook` and each SAE's features, BOS/separator tokens left out.
+
+    Contexts `start` .. `start + n_contexts`, or exactly the context indices `rows` when given.
+    """
     sp = _sparse()
     s = dataset.split(split)
-    stop = len(s) if n_contexts is None else min(len(s), start + int(n_contexts))
-    if stop <= start:
-        raise MonoscopeError(f"{split} split has {len(s)} contexts; none left from {start}")
+    if rows is None:
+        stop = len(s) if n_contexts is None else min(len(s), start + int(n_contexts))
+        if stop <= start:
+            raise MonoscopeError(f"{split} split has {len(s)} contexts; none left from {start}")
+        ids = torch.arange(start, stop)
+    else:
+        ids = torch.as_tensor(np.asarray(rows, dtype=np.int64))
+        if len(ids) == 0 or int(ids.min()) < 0 or int(ids.max()) >= len(s):
+            raise MonoscopeError(f"{split} split has {len(s)} contexts; asked for {len(ids)} rows outside it")
     dev = next(iter(saes[0].parameters())).device if saes else torch.device("cpu")
-    neurons, rows_l, cols_l = [], [], []
+    neurons = []
     feats = [([], [], []) for _ in saes]
     meta = {k: [] for k in ("tokens", "doc", "pos", "row", "col")}
     n = 0
-    for b in tqdm(range(start, stop, batch), desc=f"{split} activations", disable=not progress, leave=False):
-        toks = s.tokens[b:min(b + batch, stop)]
+    for b in tqdm(range(0, len(ids), batch), desc=f"{split} activations", disable=not progress, leave=False):
+        sel = ids[b:b + batch]
+        toks = s.tokens[sel]
         _, cache = model.run_with_cache(toks.to(dev), names=[hook], stop_early=True)
         keep = toks != dataset.bos_id
         x = cache[hook][keep.to(dev)].float()
         r, c = keep.nonzero(as_tuple=True)
         meta["tokens"].append(toks[keep].numpy())
-        meta["doc"].append(s.doc[b:b + len(toks)][keep].numpy())
-        meta["pos"].append(s.pos[b:b + len(toks)][keep].numpy())
-        meta["row"].append((r + b).numpy())
+        meta["doc"].append(s.doc[sel][keep].numpy())
+        meta["pos"].append(s.pos[sel][keep].numpy())
+        meta["row"].append(sel[r].numpy())
         meta["col"].append(c.numpy())
         neurons.append(x.cpu().numpy().astype(np.float32))
         for sae, (ri, ci, vi) in zip(saes, feats):
@@ -155,6 +165,8 @@ def column_correlations(acts, v: np.ndarray) -> np.ndarray:
     out = np.divide(cross, den, out=np.zeros_like(cross), where=den > 0).T
     return out[0] if one else out
 
+
+GOAL_SPEC, GOAL_SENS = 0.9, 0.5  # the domain goal: specificity ≥ 0.9 and sensitivity ≥ 0.5 (and beating the best neuron)
 
 LEVELS = np.round(np.linspace(0.0, 0.95, 20), 3)
 
@@ -244,7 +256,8 @@ def evaluate_contexts(contexts: list[Context], select: TokenActs, evaluate: Toke
         r["best_feature"] = best
         r["feature_beats_neuron"] = bool(best and (nb is None or (best["specificity"] > nb["specificity"]
                                                                     and best["sensitivity"] > nb["sensitivity"])))
-        r["goal_met"] = bool(best and best["specificity"] >= 0.9 and best["sensitivity"] >= 0.5 and r["feature_beats_neuron"])
+        r["goal_met"] = bool(best and best["specificity"] >= GOAL_SPEC and best["sensitivity"] >= GOAL_SENS
+                             and r["feature_beats_neuron"])
     return out
 
 

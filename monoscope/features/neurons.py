@@ -62,7 +62,7 @@ def features_vs_neurons(acts: TokenActs, W_dec: np.ndarray, sae_index: int = 0, 
 
 
 def context_comparison(results: list[dict]) -> list[dict]:
-    """One row per tested context: best feature vs best neuron."""
+    """One row per tested context: best feature vs best neuron (and the linear-probe ceiling where computed)."""
     rows = []
     for r in results:
         if "error" in r:
@@ -82,5 +82,7 @@ def context_comparison(results: list[dict]) -> list[dict]:
             "max_neuron_proxy_corr": r["max_neuron_proxy_corr"],
             "feature_beats_neuron": r["feature_beats_neuron"],
             "goal_met": r["goal_met"],
+            "probe_specificity": r["probe"]["specificity"] if "probe" in r else None,
+            "probe_sensitivity": r["probe"]["sensitivity"] if "probe" in r else None,
         })
     return rows

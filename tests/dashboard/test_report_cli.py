@@ -38,6 +38,15 @@ def test_report_writes_every_section(two_sizes, tmp_path, capsys):
     doms = [c for c in r["comparison"] if c["context"].startswith("domain:")]
     assert doms and all(0 <= c["feature_specificity"] <= 1 and 0 <= c["feature_sensitivity"] <= 1 for c in doms)
     assert set(r["domain_goal"]["met"]) | set(r["domain_goal"]["not_met"]) == {c["context"][7:] for c in doms}
+    g = r["domain_goal"]
+    assert [x["sae"] for x in g["saes"]] == [r["sae"], str(small)]  # every --sae is weighed, not only the first
+    assert g["saes"][1]["d_sae"] == 64 and set(g["saes"][1]["domains"]) == set(g["domains"])
+    for d, x in g["domains"].items():
+        assert x["met"] == any(s["domains"][d]["goal_met"] for s in g["saes"]) == bool(x["met_by"])
+        p = x["probe"]
+        assert 0 <= p["specificity"] <= 1 and 0 <= p["sensitivity"] <= 1 and p["n_fit"] > 0
+        assert x["met"] or x["limit"] in ("model", "neuron", "sae")
+    assert all(c["probe_specificity"] is not None for c in r["comparison"])
     fvn = r["features_vs_neurons"]
     assert len(fvn["decoder_spread"]) == r["d_sae"] and 0 <= fvn["share_best_neuron_corr_below"] <= 1
     pair = r["splitting"]["pairs"][0]
@@ -49,6 +58,8 @@ def test_report_writes_every_section(two_sizes, tmp_path, capsys):
     imgs = re.findall(r'<img[^>]*src="([^"]+)"', page)
     assert imgs and all(s.startswith("data:image/png;base64,") for s in imgs)
     assert (out / "report.md").read_text().count("![") >= len(imgs) - 1
+    md = (out / "report.md").read_text()
+    assert "probe ceiling spec / sens" in md and "probe ceiling spec / sens" in page and "SAE 2: relu 64" in page
     for c in r["contexts"]:
         if "figure" in c:
             assert (out / c["figure"]).stat().st_size > 0

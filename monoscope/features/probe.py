@@ -1,0 +1,112 @@
+"""Linear-probe ceiling per context: how well could *any* single direction of the hook pick the context out?
+
+A ReLU SAE feature fires on a thresholded linear function of the hook's
+activation (pre = (x - b_dec) @ W_enc + b_enc), so a logistic regression on
+the same activations, with its threshold chosen like a unit's, is roughly the
+best one feature could do. It is fitted on its own training tokens (spread over
+the training split: 512 dimensions overfit the few in-context selection tokens
+of a rare domain), thresholded on the *selection* tokens and measured on the
+*evaluation* tokens, like the units it bounds. When it falls short of the
+domain goal, the subject model, not the SAE, is the limit. Because a rare
+domain's base rate differs between selection and evaluation tokens, a threshold
+that gives 0.9 on one can give less on the other; so the report also keeps an
+optimistic bound, `tuned`: the same direction with its threshold chosen on the
+evaluation tokens. The verdict "the model is the limit" uses `tuned`, so it is
+only given when no threshold of the probe direction reaches the goal.
+It is a ceiling in that sense only: a logistic fit maximises likelihood, not
+specificity/sensitivity, so a unit can occasionally edge past it.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from monoscope.errors import MonoscopeError
+from monoscope.features.contexts import Context
+from monoscope.features.hypotheses import GOAL_SPEC
+
+MIN_SPEC = GOAL_SPEC  # the threshold is chosen for the domain goal's specificity
+
+
+def _logistic():
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        raise MonoscopeError("the probe ceiling needs scikit-learn; install monoscope[science]") from None
+    return LogisticRegression, ConvergenceWarning
+
+
+def choose_threshold(scores: np.ndarray, y: np.ndarray, min_spec: float = MIN_SPEC) -> tuple[float, str]:
+    """Threshold on `scores` (fires when score > threshold): the highest sensitivity whose specificity is ≥ min_spec;
+    where no threshold reaches min_spec, the highest F1. Returns (threshold, rule used)."""
+    order = np.argsort(-scores, kind="stable")
+    s, yy = scores[order], y[order].astype(np.float64)
+    last = np.r_[s[1:] != s[:-1], True]  # cut only after the last of tied scores
+    tp = np.cumsum(yy)[last]
+    k = (np.flatnonzero(last) + 1).astype(np.float64)  # firings at each cut
+    spec, sens = tp / k, tp / max(yy.sum(), 1.0)
+    ok = np.flatnonzero(spec >= min_spec)
+    if len(ok):
+        i, rule = ok[np.argmax(sens[ok])], f"max sensitivity with selection specificity >= {min_spec}"
+    else:
+        f1 = np.divide(2 * spec * sens, spec + sens, out=np.zeros_like(spec), where=(spec + sens) > 0)
+        i, rule = int(np.argmax(f1)), f"max F1 (no threshold reached selection specificity {min_spec})"
+    cut = np.flatnonzero(last)[i]
+    nxt = s[cut + 1] if cut + 1 < len(s) else s[cut] - 1.0
+    return float((s[cut] + nxt) / 2), rule
+
+
+def _rates(fire: np.ndarray, y: np.ndarray) -> dict:
+    n_fire, tp, n_in = int(fire.sum()), int((fire & y).sum()), int(y.sum())
+    spec = tp / n_fire if n_fire else 0.0
+    sens = tp / n_in if n_in else 0.0
+    return {"specificity": spec, "sensitivity": sens, "f1": 2 * spec * sens / (spec + sens) if spec + sens else 0.0,
+            "n_fire": n_fire}
+
+
+def probe_ceiling(X_fit: np.ndarray, y_fit: np.ndarray, X_sel: np.ndarray, y_sel: np.ndarray, X_ev: np.ndarray,
+                  y_ev: np.ndarray, min_spec: float = MIN_SPEC, max_fit: int = 16_000, C: float = 0.1, seed: int = 0) -> dict:
+    """Fit on (a random subsample of at most `max_fit`) fit tokens, threshold on the selection tokens, measure on eval."""
+    y_fit, y_sel, y_ev = (np.asarray(y, bool) for y in (y_fit, y_sel, y_ev))
+    if len(X_fit) != len(y_fit) or len(X_sel) != len(y_sel) or len(X_ev) != len(y_ev):
+        raise MonoscopeError(f"probe: {len(X_fit)}/{len(X_sel)}/{len(X_ev)} activation rows for "
+                             f"{len(y_fit)}/{len(y_sel)}/{len(y_ev)} labels")
+    for name, y in (("fit", y_fit), ("selection", y_sel)):
+        if y.all() or not y.any():
+            raise MonoscopeError(f"probe: the {name} tokens must hold both in-context and out-of-context tokens")
+    LogisticRegression, ConvergenceWarning = _logistic()
+    rng = np.random.default_rng(seed)
+    fit = np.sort(rng.choice(len(X_fit), max_fit, replace=False)) if len(X_fit) > max_fit else np.arange(len(X_fit))
+    if y_fit[fit].all() or not y_fit[fit].any():  # a rare context: keep every in-context token
+        fit = np.union1d(fit, np.flatnonzero(y_fit))
+    X = X_fit[fit]
+    mu, sd = X.mean(0), X.std(0) + 1e-6
+    clf = LogisticRegression(C=C, max_iter=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit((X - mu) / sd, y_fit[fit])
+    w = clf.coef_[0] / sd
+    b = float(clf.intercept_[0] - (mu / sd) @ clf.coef_[0])
+    s_sel, s_ev = X_sel @ w + b, X_ev @ w + b
+    thr, rule = choose_threshold(s_sel, y_sel, min_spec)
+    t_thr, t_rule = choose_threshold(s_ev, y_ev, min_spec)
+    return {"threshold_rule": rule, "n_fit": int(len(fit)), "C": C, **_rates(s_ev > thr, y_ev),
+            "selection": _rates(s_sel > thr, y_sel),
+            "tuned": {**_rates(s_ev > t_thr, y_ev), "threshold_rule": t_rule + ", on the evaluation tokens (optimistic)"}}
+
+
+def probe_contexts(contexts: list[Context], results: list[dict], fit, select, evaluate, **kw) -> None:
+    """Attach r["probe"] (the ceiling on the hook's activations; {"error"} where it cannot be fitted) to every tested
+    context of `results`. `fit`, `select`, `evaluate`: TokenActs of the probe's training, selection and evaluation tokens."""
+    by = {c.name: c for c in contexts}
+    for r in results:
+        if "error" in r:
+            continue
+        ctx = by[r["name"]]
+        ys = [ctx.mask(ctx.values(a.table)) for a in (fit, select, evaluate)]
+        try:
+            r["probe"] = probe_ceiling(fit.neurons, ys[0], select.neurons, ys[1], evaluate.neurons, ys[2], **kw)
+        except MonoscopeError as e:
+            r["probe"] = {"error": str(e)}
