@@ -60,6 +60,7 @@ def register(sub) -> None:
     p.add_argument("--arch", default="relu", help="SAE architecture")
     p.add_argument("--d-sae", type=int, default=1024)
     p.add_argument("--k", type=int, default=None, help="active latents (TopK family)")
+    p.add_argument("--widths", default="", help="matryoshka: nested prefix widths, e.g. 64,256,1024 (default d_sae/64,/16,/4)")
     p.add_argument("--l1", "--sparsity-coef", dest="sparsity_coef", type=float, default=3.3)
     p.add_argument("--vectors", type=float, default=1e6, help="training vectors")
     p.add_argument("--batch-size", type=int, default=512)
@@ -153,7 +154,7 @@ def cmd_train_sae(a) -> int:
     if getattr(a, "sweep", None):
         return _train_sweep(a, store)
     extra = {k: v for k, v in (("auxk_coef", a.auxk_coef), ("dead_window", a.dead_window)) if v is not None}
-    cfg = TrainConfig(sae=SAEConfig(a.arch, store.d_in, a.d_sae, k=a.k), total_vectors=int(a.vectors), batch_size=a.batch_size,
+    cfg = TrainConfig(sae=SAEConfig(a.arch, store.d_in, a.d_sae, k=a.k, matryoshka_widths=a.widths), total_vectors=int(a.vectors), batch_size=a.batch_size,
                       lr=a.lr, sparsity_coef=a.sparsity_coef, checkpoint_every=a.checkpoint_every, seed=a.seed, device=a.device,
                       **extra)
     if getattr(a, "distributed", False):

@@ -1,5 +1,5 @@
 """SAE architectures behind one interface, the trainer, and the SAELens file layout."""
-from monoscope.sae import batchtopk, gated, jumprelu, relu, topk  # noqa: F401  (register the architectures)
+from monoscope.sae import batchtopk, gated, jumprelu, matryoshka, relu, topk  # noqa: F401  (register the architectures)
 from monoscope.sae.base import ARCHITECTURES, SAE, SAEConfig, register
 from monoscope.sae.io import load_sae, save_sae
 from monoscope.sae.foreign import load_dictionary_learning, load_sparsify

@@ -37,10 +37,16 @@ class SAEConfig:
     k: int | None = None  # active latents for the TopK family
     jumprelu_bandwidth: float = 0.001
     jumprelu_init_threshold: float = 0.001
+    matryoshka_widths: tuple[int, ...] = ()  # nested prefix widths of a Matryoshka SAE (default: d_sae/64, /16, /4)
     dtype: str = "float32"
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
+        w = self.matryoshka_widths
+        try:  # a list (JSON, YAML), a tuple, or "64,256,1024" (a CLI flag; in a sweep file, where a list means a grid)
+            self.matryoshka_widths = tuple(int(v) for v in (w.split(",") if isinstance(w, str) and w.strip() else w or ()))
+        except (TypeError, ValueError):
+            raise MonoscopeError(f"matryoshka widths must be whole numbers like 64,256,1024, got {w!r}") from None
         if self.architecture not in ARCHITECTURES:
             raise MonoscopeError(f"unknown SAE architecture {self.architecture!r}; known: {', '.join(sorted(ARCHITECTURES))}")
         if int(self.d_in) <= 0 or int(self.d_sae) <= 0:

@@ -19,6 +19,7 @@ from monoscope.sae.topk import check_k
 @register("batchtopk")
 class BatchTopKSAE(SAE):
     threshold_momentum = 0.01
+    saved_as = "jumprelu"  # what load_sae builds from the saved file
 
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)
@@ -39,11 +40,16 @@ class BatchTopKSAE(SAE):
             return self._batch_topk(pre.reshape(-1, self.d_sae)).reshape(pre.shape)
         return pre * (pre > self.threshold)
 
+    def reconstruction_loss(self, f: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        """(loss, MSE, x_hat, extra logs) from the kept activations; Matryoshka adds the losses of the dictionary's prefixes."""
+        x_hat = self.decode(f)
+        mse = self.mse(x_hat, x)
+        return mse, mse, x_hat, {}
+
     def loss(self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0) -> dict[str, torch.Tensor]:
         pre = self.encode_pre(x)
         f = self._batch_topk(pre)
-        x_hat = self.decode(f)
-        mse = self.mse(x_hat, x)
+        rec, mse, x_hat, extra = self.reconstruction_loss(f, x)
         aux = self.auxk_loss(x, (x - x_hat).detach(), dead_mask, aux_coef)
         with torch.no_grad():
             pos = f[f > 0]
@@ -52,7 +58,8 @@ class BatchTopKSAE(SAE):
                 t = self.threshold
                 self.threshold.copy_(m if t < 0 else (1 - self.threshold_momentum) * t + self.threshold_momentum * m)
         l0 = (f > 0).sum(-1).float().mean().detach()
-        return {"total": mse + aux, "mse": mse, "sparsity": l0, "aux_k": aux.detach(), "f": f.detach(), "x_hat": x_hat.detach()}
+        return {"total": rec + aux, "mse": mse.detach(), "sparsity": l0, "aux_k": aux.detach(), "f": f.detach(),
+                "x_hat": x_hat.detach(), **extra}
 
     @torch.no_grad()
     def calibrate(self, x: torch.Tensor, chunk: int = 4096) -> float:

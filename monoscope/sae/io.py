@@ -14,7 +14,8 @@ from monoscope.io import load_tensors, read_json, save_tensors, write_json
 from monoscope.sae.base import ARCHITECTURES, SAE, SAEConfig
 
 # our architecture name -> SAELens's
-SAELENS_NAMES = {"relu": "standard", "topk": "topk", "batchtopk": "jumprelu", "jumprelu": "jumprelu", "gated": "gated"}
+SAELENS_NAMES = {"relu": "standard", "topk": "topk", "batchtopk": "jumprelu", "matryoshka": "jumprelu", "jumprelu": "jumprelu",
+                "gated": "gated"}
 FROM_SAELENS = {"standard": "relu", "topk": "topk", "jumprelu": "jumprelu", "gated": "gated", "batchtopk": "jumprelu"}
 
 WEIGHTS = "sae_weights.safetensors"
@@ -65,8 +66,7 @@ def load_sae(folder: Path | str, device: str | torch.device = "cpu") -> SAE:
             raise MonoscopeError(f"{folder}/cfg.json lacks {key!r}; expected the SAELens layout (architecture, d_in, d_sae, ...)")
     meta = raw.get("metadata") or {}
     arch = meta.get("monoscope_architecture") or FROM_SAELENS.get(raw["architecture"], raw["architecture"])
-    if arch == "batchtopk":
-        arch = "jumprelu"  # saved as its inference form
+    arch = getattr(ARCHITECTURES.get(arch), "saved_as", arch)  # BatchTopK and Matryoshka are saved as their inference form
     if arch not in ARCHITECTURES:
         raise MonoscopeError(f"{folder}: unknown SAE architecture {raw['architecture']!r}; known: {', '.join(sorted(ARCHITECTURES))}")
     cfg = SAEConfig(architecture=arch, d_in=int(raw["d_in"]), d_sae=int(raw["d_sae"]), k=raw.get("k"),

@@ -35,7 +35,8 @@ from monoscope.sae.train import check_store, finish_sae, make_trainer
 from monoscope.sae.trainer import TrainConfig, stage_config
 
 SAE_KEYS = {"arch": "architecture", "architecture": "architecture", "d_sae": "d_sae", "k": "k",
-            "jumprelu_bandwidth": "jumprelu_bandwidth", "jumprelu_init_threshold": "jumprelu_init_threshold"}
+            "jumprelu_bandwidth": "jumprelu_bandwidth", "jumprelu_init_threshold": "jumprelu_init_threshold",
+            "matryoshka_widths": "matryoshka_widths"}
 SHARED = ("total_vectors", "batch_size", "seed", "device", "checkpoint_every", "normalize_activations")
 
 

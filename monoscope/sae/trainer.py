@@ -88,6 +88,8 @@ def stage_config(cfg: TrainConfig) -> dict:
     for k, v in _LATER_DEFAULTS.items():
         if d.get(k) == v:
             d.pop(k)
+    if not d["sae"].get("matryoshka_widths"):
+        d["sae"].pop("matryoshka_widths", None)
     return d
 
 

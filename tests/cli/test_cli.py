@@ -103,3 +103,9 @@ def test_train_sae_takes_auxk_and_dead_window_and_refuses_bad_ones(tiny_run, tmp
     assert main(args + ["--out", str(tmp_path / "t"), "--dead-window", "0"]) == 2
     err = capsys.readouterr().err
     assert "dead_window must be a positive" in err and err.count("\n") == 1 and not (tmp_path / "t" / "cfg.json").exists()
+    m = args[:3] + ["--arch", "matryoshka", "--k", "4", "--d-sae", "64"] + args[9:]
+    assert main(m + ["--widths", "8,32", "--out", str(tmp_path / "m")]) == 0
+    cfg = json.loads((tmp_path / "m" / "cfg.json").read_text())
+    assert cfg["architecture"] == "jumprelu" and cfg["metadata"]["monoscope_architecture"] == "matryoshka"
+    assert main(m + ["--widths", "32,8", "--out", str(tmp_path / "n")]) == 2
+    assert "strictly increasing" in capsys.readouterr().err

@@ -7,7 +7,7 @@ from monoscope.sae import ARCHITECTURES, SAEConfig, SAETrainer, TrainConfig, mak
 from monoscope.sae.kernels import relu_sae_loss, sparse_decode, topk_encode
 from synthetic_features import synthetic
 
-ALL = {"relu": {}, "topk": {"k": 4}, "batchtopk": {"k": 4}, "jumprelu": {}, "gated": {}}
+ALL = {"relu": {}, "topk": {"k": 4}, "batchtopk": {"k": 4}, "jumprelu": {}, "gated": {}, "matryoshka": {"k": 4}}
 
 
 def params(d=12, s=40, seed=0):
@@ -100,6 +100,33 @@ def test_batchtopk_inference_threshold_keeps_k_after_training():
     assert l0 == pytest.approx(4, rel=0.05)
 
 
+def test_matryoshka_prefix_losses_make_the_first_latents_reconstruct_alone():
+    from monoscope.sae.matryoshka import matryoshka_widths
+
+    assert matryoshka_widths(SAEConfig("matryoshka", 16, 1024, k=4)) == (16, 64, 256, 1024)
+    assert matryoshka_widths(SAEConfig("matryoshka", 16, 64, k=4, matryoshka_widths="8,32")) == (8, 32, 64)
+    data, _ = synthetic(12288, seed=3)
+    x, held = data[:8192], data[8192:]
+
+    def prefix_fvu(arch: str) -> float:
+        cfg = TrainConfig(sae=SAEConfig(arch, 16, 64, k=4, matryoshka_widths=(8,) if arch == "matryoshka" else ()),
+                          total_vectors=8192 * 4, batch_size=512, lr=3e-3, resample_at=(), resample_samples=4096)
+        tr = SAETrainer(cfg, sample_fn=lambda n, seed: x[:n])
+        for step in range(cfg.steps):
+            rec = tr.step(x[(step * 512) % 8192:][:512])
+        assert ("aux_mse_8" in rec) == (arch == "matryoshka")
+        sae = tr.sae.train()  # batch top-k, as trained
+        with torch.no_grad():
+            f = sae.encode(held)
+            f[:, 8:] = 0  # only the first prefix
+            x_hat = sae.decode(f)
+        return float((x_hat - held).pow(2).sum() / (held - held.mean(0)).pow(2).sum())
+
+    # the 8 first latents of a Matryoshka SAE carry more of the signal on their own than those of a plain BatchTopK
+    # (measured: FVU 0.74 vs 0.94)
+    assert prefix_fvu("matryoshka") < 0.85 * prefix_fvu("batchtopk")
+
+
 def test_jumprelu_threshold_learns_through_the_straight_through_estimator():
     x, _ = synthetic(512)
     sae = make_sae(SAEConfig("jumprelu", 16, 64, jumprelu_bandwidth=0.5, jumprelu_init_threshold=0.1))
@@ -131,7 +158,7 @@ def test_auxk_trains_dead_latents_only_through_the_decoder_without_b_dec():
 
 
 def test_bad_settings_raise_one_line_errors():
-    with pytest.raises(MonoscopeError, match="known: batchtopk, gated, jumprelu, relu, topk"):
+    with pytest.raises(MonoscopeError, match="known: batchtopk, gated, jumprelu, matryoshka, relu, topk"):
         SAEConfig("nope", 16, 64)
     for k in (0, -1, 64, 100):
         with pytest.raises(MonoscopeError, match="0 < k < d_sae"):
@@ -142,5 +169,8 @@ def test_bad_settings_raise_one_line_errors():
         TrainConfig(sae=SAEConfig("relu", 16, 64), sparsity_coef=-1.0)
     with pytest.raises(MonoscopeError, match="non-negative"):
         TrainConfig(sae=SAEConfig("topk", 16, 64, k=4), auxk_coef=-0.1)
+    for w in ("8,4", "0,8", "128", "a,b"):
+        with pytest.raises(MonoscopeError, match="matryoshka widths"):
+            SAEConfig("matryoshka", 16, 64, k=4, matryoshka_widths=w)
     with pytest.raises(MonoscopeError, match="dead_window must be a positive"):
         TrainConfig(sae=SAEConfig("topk", 16, 64, k=4), dead_window=0)

@@ -11,7 +11,7 @@ from monoscope.errors import MonoscopeError
 from monoscope.sae import SAEConfig, load_sae, make_sae, save_sae
 from monoscope.sae.foreign import load_dictionary_learning, load_sparsify
 
-ALL = [("relu", {}), ("topk", {"k": 4}), ("batchtopk", {"k": 4}), ("jumprelu", {}), ("gated", {})]
+ALL = [("relu", {}), ("topk", {"k": 4}), ("batchtopk", {"k": 4}), ("jumprelu", {}), ("gated", {}), ("matryoshka", {"k": 4})]
 HAVE_SAELENS = importlib.util.find_spec("sae_lens") is not None
 
 
@@ -21,7 +21,7 @@ def perturbed(arch, kw, seed=0):
     with torch.no_grad():
         for p in sae.parameters():
             p.add_(0.1 * torch.randn_like(p))
-        if arch == "batchtopk":
+        if arch in ("batchtopk", "matryoshka"):
             sae.threshold.fill_(0.2)
     return sae.eval()
 
@@ -31,7 +31,7 @@ def test_save_load_round_trip_keeps_the_function(arch, kw, tmp_path):
     sae = perturbed(arch, kw)
     save_sae(sae, tmp_path, sparsity=torch.rand(64))
     cfg = json.loads((tmp_path / "cfg.json").read_text())
-    assert cfg["architecture"] == {"relu": "standard", "batchtopk": "jumprelu"}.get(arch, arch)
+    assert cfg["architecture"] == {"relu": "standard", "batchtopk": "jumprelu", "matryoshka": "jumprelu"}.get(arch, arch)
     assert cfg["metadata"]["monoscope_architecture"] == arch
     back = load_sae(tmp_path)
     x = torch.randn(20, 16)
