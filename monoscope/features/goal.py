@@ -11,7 +11,7 @@ neuron on both), or "sae" (a direction exists; no SAE has it as a feature).
 """
 from __future__ import annotations
 
-from monoscope.features.hypotheses import GOAL_SENS, GOAL_SPEC
+from monoscope.features.hypotheses import GOAL_SENS, GOAL_SPEC, beats, meets_thresholds
 
 CEILING = ("the limit of a missed domain is judged on the probe direction with its threshold tuned on the evaluation "
            "tokens (an optimistic ceiling): 'model' when even that misses the thresholds, 'neuron' when it reaches them "
@@ -22,15 +22,6 @@ _KEYS = ("specificity", "sensitivity", "specificity_mass", "f1", "proxy_corr", "
 
 def _domains(results: list[dict]) -> dict[str, dict]:
     return {r["name"][len("domain:"):]: r for r in results if r.get("kind") == "domain" and "error" not in r}
-
-
-def beats(a: dict, b: dict | None) -> bool:
-    """a beats b on both specificity and sensitivity (anything beats no unit)."""
-    return b is None or (a["specificity"] > b["specificity"] and a["sensitivity"] > b["sensitivity"])
-
-
-def meets_thresholds(u: dict | None) -> bool:
-    return bool(u) and u["specificity"] >= GOAL_SPEC and u["sensitivity"] >= GOAL_SENS
 
 
 def _limit(probe: dict | None, neuron: dict | None) -> str | None:

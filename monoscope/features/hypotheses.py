@@ -168,6 +168,15 @@ def column_correlations(acts, v: np.ndarray) -> np.ndarray:
 
 GOAL_SPEC, GOAL_SENS = 0.9, 0.5  # the domain goal: specificity ≥ 0.9 and sensitivity ≥ 0.5 (and beating the best neuron)
 
+
+def beats(a: dict, b: dict | None) -> bool:
+    """a beats b on both specificity and sensitivity (anything beats no unit)."""
+    return b is None or (a["specificity"] > b["specificity"] and a["sensitivity"] > b["sensitivity"])
+
+
+def meets_thresholds(u: dict | None) -> bool:
+    return bool(u) and u["specificity"] >= GOAL_SPEC and u["sensitivity"] >= GOAL_SENS
+
 LEVELS = np.round(np.linspace(0.0, 0.95, 20), 3)
 
 
@@ -254,10 +263,8 @@ def evaluate_contexts(contexts: list[Context], select: TokenActs, evaluate: Toke
     for _, r, _ in ok:
         best, nb = (r["features"][0] if r["features"] else None), r["neuron"]
         r["best_feature"] = best
-        r["feature_beats_neuron"] = bool(best and (nb is None or (best["specificity"] > nb["specificity"]
-                                                                    and best["sensitivity"] > nb["sensitivity"])))
-        r["goal_met"] = bool(best and best["specificity"] >= GOAL_SPEC and best["sensitivity"] >= GOAL_SENS
-                             and r["feature_beats_neuron"])
+        r["feature_beats_neuron"] = bool(best and beats(best, nb))
+        r["goal_met"] = meets_thresholds(best) and r["feature_beats_neuron"]
     return out
 
 
