@@ -76,4 +76,4 @@ class BatchTopKSAE(SAE):
 
     def export(self) -> tuple[str, dict[str, torch.Tensor]]:
         th = self.threshold.clamp_min(0.0) * torch.ones(self.d_sae, device=self.W_enc.device)
-        return "jumprelu", {"W_enc": self.W_enc, "b_enc": self.b_enc, "W_dec": self.W_dec, "b_dec": self.b_dec, "threshold": th}
+        return self.saved_as, {"W_enc": self.W_enc, "b_enc": self.b_enc, "W_dec": self.W_dec, "b_dec": self.b_dec, "threshold": th}

@@ -14,8 +14,8 @@ from monoscope.io import load_tensors, read_json, save_tensors, write_json
 from monoscope.sae.base import ARCHITECTURES, SAE, SAEConfig
 
 # our architecture name -> SAELens's
-SAELENS_NAMES = {"relu": "standard", "topk": "topk", "batchtopk": "jumprelu", "matryoshka": "jumprelu", "jumprelu": "jumprelu",
-                "gated": "gated"}
+# (BatchTopK and Matryoshka name their saved form themselves: `saved_as`, written by their `export`)
+SAELENS_NAMES = {"relu": "standard", "topk": "topk", "jumprelu": "jumprelu", "gated": "gated"}
 FROM_SAELENS = {"standard": "relu", "topk": "topk", "jumprelu": "jumprelu", "gated": "gated", "batchtopk": "jumprelu"}
 
 WEIGHTS = "sae_weights.safetensors"
