@@ -5,10 +5,11 @@ from `--tokens` to 1M, plus the per-feature finishing work (logit effects,
 neighbours, correlations, ablation, writing the store), which does not grow
 with tokens. `plain_seconds_per_million_tokens` times a forward pass to the hook
 plus SAE encode over the same contexts in the same process; `ratio` is the
-streaming pass over that. With no --sae, the 4096-feature SAE is the
-concatenation of two trained 2048-feature SAEs from /tmp/rd (realistic sparsity).
+streaming pass over that. The default SAE is the demo's (`make demo`); the
+4096-feature figure in the README uses the TopK SAE of the README's frontier
+section:
 
-    python bench/analyze.py --tokens 100000
+    python bench/analyze.py --sae runs/topk4096 --tokens 100000
 """
 from __future__ import annotations
 
@@ -26,23 +27,6 @@ from monoscope.io import read_json
 from monoscope.run import load_run
 
 
-def stacked_sae(a: str, b: str, out: Path) -> Path:
-    """Two SAEs on the same hook as one dictionary of both sizes (SAELens layout)."""
-    from monoscope.sae.io import load_sae, save_sae
-
-    s1, s2 = load_sae(a), load_sae(b)
-    cfg = s1.cfg
-    cfg.d_sae = s1.d_sae + s2.d_sae
-    big = type(s1)(cfg)
-    with torch.no_grad():
-        big.W_enc.copy_(torch.cat([s1.W_enc, s2.W_enc], 1))
-        big.b_enc.copy_(torch.cat([s1.b_enc, s2.b_enc]))
-        big.W_dec.copy_(torch.cat([s1.W_dec, s2.W_dec], 0))
-        big.b_dec.copy_(s1.b_dec)
-    save_sae(big, out)
-    return out
-
-
 @torch.no_grad()
 def plain_pass(run, tokens: torch.Tensor, batch: int) -> float:
     t0 = time.perf_counter()
@@ -54,14 +38,13 @@ def plain_pass(run, tokens: torch.Tensor, batch: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sae", default=None, help="an SAE folder (default: two /tmp/rd 2048-feature SAEs stacked)")
+    ap.add_argument("--sae", default="runs/demo", help="an SAE or run folder (default: the demo's)")
     ap.add_argument("--tokens", type=int, default=100_000)
     ap.add_argument("--out", default=None, help="keep the store here (default: a temporary folder)")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_analyze_"))
     try:
-        sae = a.sae or str(stacked_sae("/tmp/rd/sae_2048_3.0_0.002", "/tmp/rd/sae_2048_5.0_0.001", tmp / "sae_4096"))
-        run = load_run(sae)
+        run = load_run(a.sae)
         cfg = AnalysisConfig(tokens=a.tokens)
         T = run.dataset.meta["n_ctx"]
         tokens = run.dataset.split(cfg.split).tokens[: -(-a.tokens // T)]

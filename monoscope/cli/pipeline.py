@@ -33,7 +33,7 @@ def register(sub) -> None:
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--d-mlp", type=int, default=512)
     p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--steps", type=int, default=450)
+    p.add_argument("--steps", type=int, default=2400, help="optimizer steps of --batch-size contexts (the demo's 2400)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)

@@ -13,7 +13,8 @@ def register(sub) -> None:
     p.add_argument("--context", action="append", default=[], metavar="NAME=REGEX",
                    help="extra hypothesised context: tokens overlapping a regex match in their document")
     p.add_argument("--fires", type=float, default=0.1, help="a unit fires above this fraction of its max activation")
-    p.add_argument("--select-contexts", type=int, default=256, help="training contexts on which best units are chosen")
+    p.add_argument("--select-contexts", type=int, default=1024,
+                   help="training contexts, spread over the split, on which best units are chosen")
     p.add_argument("--eval-contexts", type=int, default=None, help="validation contexts measured (default: all)")
     p.add_argument("--top-k", type=int, default=5, help="features listed per context")
     p.add_argument("--no-umap", action="store_true", help="skip the UMAP of decoder directions")

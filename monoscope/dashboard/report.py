@@ -34,14 +34,16 @@ class ReportConfig:
     saes: list[str]
     compare_sae: str | None = None
     contexts: list[str] = field(default_factory=list)  # NAME=REGEX
-    select_contexts: int = 256  # training-split contexts on which the best unit per context is chosen
+    # Training-split contexts, spread evenly over the split, on which the best unit per context is chosen: spread
+    # (not one block) so that a small domain shows up in proportion to its share of the corpus.
+    select_contexts: int = 1024
     eval_contexts: int | None = None  # validation contexts on which it is measured (None: all)
     fires_frac: float = 0.1  # a unit fires above this fraction of its max activation
     top_k: int = 5
     min_fires: int = 10  # a feature is "live" with at least this many firings on the evaluation tokens
     umap: bool = True
     probe: bool = True  # linear-probe ceiling per context (logistic regression on the hook's activations)
-    probe_contexts: int = 512  # training contexts, spread over the split before the selection block, the probe learns on
+    probe_contexts: int = 512  # training contexts, spread over the split between the selection contexts, the probe learns on
     probe_max_fit: int = 16_000  # of their tokens, a random subsample this large is fitted (threshold: selection tokens)
     device: str = "cpu"
 
@@ -54,6 +56,8 @@ def _load(cfg: ReportConfig):
         raise MonoscopeError("report needs at least one --sae")
     if not 0 <= cfg.fires_frac < 1:
         raise MonoscopeError(f"--fires must lie in [0, 1), got {cfg.fires_frac}")
+    if cfg.select_contexts < 1:
+        raise MonoscopeError(f"--select-contexts must be ≥ 1, got {cfg.select_contexts}")
     if cfg.probe_max_fit < 100 or cfg.probe_contexts < 1:
         raise MonoscopeError(f"--probe-fit must be ≥ 100 tokens and --probe-contexts ≥ 1, got {cfg.probe_max_fit}, "
                              f"{cfg.probe_contexts}")
@@ -76,22 +80,22 @@ def build_report(cfg: ReportConfig, out: Path | str, overwrite: bool = False, pr
     figs = out / "figures"
     ds = run.dataset
     n_train = len(ds.split("train"))
-    sel_n = min(cfg.select_contexts, n_train)
+    sel_rows = _spread(np.arange(n_train), cfg.select_contexts)
     ev = collect(run.model, saes, ds, run.hook, "val", cfg.eval_contexts, progress=progress)
-    se = collect(run.model, saes, ds, run.hook, "train", sel_n, start=n_train - sel_n, progress=progress)
+    se = collect(run.model, saes, ds, run.hook, "train", rows=sel_rows, progress=progress)
     report: dict = {
         "sae": names[0], "hook": run.hook, "model": str(run.model_folder), "dataset": str(ds.folder),
         "d_sae": saes[0].d_sae, "d_in": saes[0].d_in,
         "fires_rule": f"a unit fires when its activation > {cfg.fires_frac} x its max on the selection tokens (features and neurons alike)",
-        "selection": f"best unit per context = highest F1 of specificity and sensitivity on {len(se)} tokens of the last "
-                     f"{sel_n} training contexts; numbers measured on {len(ev)} validation tokens",
+        "selection": f"best unit per context = highest F1 of specificity and sensitivity on {len(se)} tokens of "
+                     f"{len(sel_rows)} training contexts spread over the split; numbers measured on {len(ev)} validation tokens",
         "n_select_tokens": len(se), "n_eval_tokens": len(ev), "config": stamp,
         "basis": "MLP neurons" if run.hook.endswith("mlp.hook_post") else f"basis dimensions of {run.hook}",
     }
     domains = sorted({d["domain"] for d in ds.docs})
     contexts = default_contexts(domains) + contexts_extra
     results = evaluate_contexts(contexts, se, ev, 0, cfg.fires_frac, cfg.top_k)
-    report["probe_rule"] = _probe(contexts, results, run, se, ev, cfg, n_train - sel_n, progress)
+    report["probe_rule"] = _probe(contexts, results, run, se, ev, cfg, sel_rows, progress)
     for r in tqdm(results, desc="context figures", disable=not progress, leave=False):
         if "error" in r:
             continue
@@ -119,14 +123,22 @@ def _slug(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name)
 
 
-def _probe(contexts: list[Context], results: list[dict], run, se, ev, cfg: ReportConfig, n_before: int,
+def _spread(rows: np.ndarray, n: int) -> np.ndarray:
+    """At most n of `rows`, evenly spaced over them."""
+    if len(rows) <= n:
+        return rows
+    return rows[np.unique(np.linspace(0, len(rows) - 1, n).round().astype(np.int64))]
+
+
+def _probe(contexts: list[Context], results: list[dict], run, se, ev, cfg: ReportConfig, sel_rows: np.ndarray,
            progress: bool) -> str:
     """Linear-probe ceilings into `results`; returns how they were made."""
     if not cfg.probe:
         return "not computed (--no-probe)"
-    apart = n_before > 0
-    span = n_before if apart else len(run.dataset.split("train"))
-    rows = np.unique(np.linspace(0, span - 1, min(cfg.probe_contexts, span)).round().astype(np.int64))
+    train = np.arange(len(run.dataset.split("train")))
+    rest = np.setdiff1d(train, sel_rows)
+    apart = len(rest) > 0
+    rows = _spread(rest if apart else train, cfg.probe_contexts)
     fit = collect(run.model, [], run.dataset, run.hook, "train", rows=rows, progress=progress)
     probe_contexts(contexts, results, fit, se, ev, max_fit=cfg.probe_max_fit)
     return (f"logistic regression on the hook's activations, fitted on ≤ {cfg.probe_max_fit} tokens of {len(rows)} training "

@@ -11,6 +11,7 @@ import ast
 import base64
 import binascii
 import glob as globmod
+import hashlib
 import json
 import sysconfig
 import zlib
@@ -88,7 +89,8 @@ def _python_sources(root: Path) -> Iterator[tuple[str, str]]:
         yield _read(p), str(p.relative_to(root))
 
 
-def _prose(root: Path) -> Iterator[tuple[str, str]]:
+def _prose(root: Path, exclude: set[str]) -> Iterator[tuple[str, str]]:
+    """pydoc topics, then docstrings of modules the python domain did not take (no text under two labels)."""
     topics_file = root / "pydoc_data" / "topics.py"
     if topics_file.exists():
         try:
@@ -98,6 +100,8 @@ def _prose(root: Path) -> Iterator[tuple[str, str]]:
         except (ValueError, SyntaxError, IndexError):
             pass
     for p in _py_files(root):
+        if str(p.relative_to(root)) in exclude:
+            continue
         try:
             tree = ast.parse(_read(p))
         except (SyntaxError, ValueError):
@@ -145,9 +149,10 @@ def builtin_corpus(budget: dict[str, int] | None = None) -> list[Document]:
     """The default corpus: standard-library text with domain labels, split deterministically."""
     root = _stdlib()
     budget = dict(BUILTIN_BUDGET if budget is None else budget)
+    used_py: set[str] = set()  # filled while "python" is drawn, before "prose" starts
     sources = {
         "python": _python_sources(root),
-        "prose": _prose(root),
+        "prose": _prose(root, used_py),
         "cjk": ((_read(p), str(p.relative_to(root))) for p in _files(root, ["test/cjkencodings/*-utf8.txt"])),
         "email": ((_read(p), str(p.relative_to(root))) for p in _files(root, ["test/test_email/data/msg_*.txt", "test/test_email/data/*.eml"])),
         "html": ((_read(p), str(p.relative_to(root))) for p in _files(root, ["**/*.html", "**/*.htm"])),
@@ -156,6 +161,7 @@ def builtin_corpus(budget: dict[str, int] | None = None) -> list[Document]:
         "hex": _encoded(root, _hex),
     }
     docs: list[Document] = []
+    seen: set[bytes] = set()  # exact duplicates (the CJK test files repeat one text in several encodings) kept once
     for domain, it in sources.items():
         left = budget.get(domain, 0)
         for text, source in it:
@@ -164,24 +170,35 @@ def builtin_corpus(budget: dict[str, int] | None = None) -> list[Document]:
             for i, chunk in enumerate(_chunks(text)):
                 if left <= 0:
                     break
-                if chunk.strip():
+                key = hashlib.sha1(chunk.encode("utf-8", "surrogatepass")).digest()
+                if chunk.strip() and key not in seen:
+                    seen.add(key)
                     docs.append(Document(chunk, domain, f"{source}:{i}"))
                     left -= len(chunk)
+                    if domain == "python":
+                        used_py.add(source)
     return assign_splits(docs)
+
+
+MIN_VAL_DOCS = 3
 
 
 def assign_splits(docs: list[Document], val_percent: int = VAL_PERCENT) -> list[Document]:
     """Split by document with a hash of its source, so the split never depends on order.
 
-    Every domain with at least two documents keeps one in validation.
+    Every domain with at least two documents keeps one in validation, and a small
+    domain keeps up to MIN_VAL_DOCS (at most a fifth of its documents) so that its
+    held-out figures do not rest on a single document.
     """
     by_domain: dict[str, list[Document]] = {}
     for d in docs:
         d.split = "val" if zlib.crc32(d.source.encode()) % 100 < val_percent else "train"
         by_domain.setdefault(d.domain, []).append(d)
     for ds in by_domain.values():
-        if len(ds) >= 2 and not any(d.split == "val" for d in ds):
-            ds[-1].split = "val"
+        want = max(1 if len(ds) >= 2 else 0, min(MIN_VAL_DOCS, len(ds) // 5))
+        train = sorted((d for d in ds if d.split == "train"), key=lambda d: zlib.crc32(d.source.encode()) % 100)
+        for d in train[: max(0, want - (len(ds) - len(train)))]:
+            d.split = "val"
         if len(ds) >= 2 and not any(d.split == "train" for d in ds):
             ds[0].split = "train"
     return docs

@@ -20,7 +20,7 @@ STATE = "train_state.pt"
 @dataclass
 class ModelTrainConfig:
     model: GPTConfig = field(default_factory=GPTConfig)
-    steps: int = 1500
+    steps: int = 2400
     batch_size: int = 32
     lr: float = 3e-3
     warmup_steps: int = 50

@@ -102,6 +102,9 @@ def resolve(edits: Sequence[Edit], d_sae: int, max_acts: torch.Tensor | Mapping[
             m = float(max_acts[e.feature])
             if not math.isfinite(m):
                 raise MonoscopeError(f"maximum activation of feature {e.feature} is {m}; expected a finite number")
+            if m <= 0:
+                raise MonoscopeError(f"feature {e.feature} never fired on the contexts scanned, so {e.value:g}x its maximum is 0; "
+                                     "scan more contexts (--max-act-contexts), or give --max-act or an absolute value")
             e = replace(e, value=e.value * m, relative=False)
         out.append(e)
     return out

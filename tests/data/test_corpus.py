@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from monoscope.data.corpus import DOMAINS, assign_splits, builtin_corpus, load_corpus
+from monoscope.data.corpus import DOMAINS, Document, assign_splits, builtin_corpus, load_corpus
 from monoscope.errors import MonoscopeError
 
 
@@ -60,3 +60,29 @@ def test_empty_and_unmatched_corpora_are_refused(tmp_path):
 def test_assign_splits_keeps_a_train_doc(small_builtin):
     docs = assign_splits(small_builtin[:2], val_percent=100)
     assert {d.split for d in docs} == {"train", "val"}
+
+
+def test_prose_never_repeats_the_python_domain():
+    """Docstrings of a module the python domain took would put the same text under two labels (and across splits)."""
+    docs = builtin_corpus({"python": 60_000, "prose": 800_000})
+    py = {d.source.rsplit(":", 1)[0] for d in docs if d.domain == "python"}
+    doc_modules = {d.source.split("#")[0] for d in docs if d.domain == "prose" and "#docstrings" in d.source}
+    assert py and doc_modules, "the budget must reach past the pydoc topics into docstrings"
+    assert not py & doc_modules
+
+
+def test_small_domain_keeps_several_validation_docs():
+    docs = [Document(f"text {i}", "tiny", f"tiny/{i}") for i in range(15)] + \
+        [Document(f"text {i}", "big", f"big/{i}") for i in range(400)]
+    assign_splits(docs)
+    tiny_val = [d for d in docs if d.domain == "tiny" and d.split == "val"]
+    assert len(tiny_val) == 3
+    two = assign_splits([Document("a", "pair", "p/0"), Document("b", "pair", "p/1")])
+    assert sorted(d.split for d in two) == ["train", "val"]
+
+
+def test_builtin_corpus_keeps_each_text_once(small_builtin):
+    texts = [d.text for d in small_builtin]
+    assert len(texts) == len(set(texts))
+    cjk = [d for d in small_builtin if d.domain == "cjk"]
+    assert len(cjk) >= 5  # the distinct CJK texts survive; their copies in other encodings do not

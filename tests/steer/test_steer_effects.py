@@ -3,9 +3,11 @@ import torch
 
 from monoscope.errors import MonoscopeError
 from monoscope.steer.design import DesignConfig, design_inputs, feature_activation
+from monoscope.steer.edits import Edit
 from monoscope.steer.effects import ablation_effects, feature_contributions
+from monoscope.steer.splice import steer
 
-from steer_helpers import active_feature, load
+from steer_helpers import active_feature, load, peak_context
 
 
 @pytest.fixture(scope="module")
@@ -15,20 +17,30 @@ def run(tiny_run):
 
 def test_contributions_add_up_to_layer_output_and_logits(run):
     i, _ = active_feature(run)
-    t = run.dataset.split("val").tokens[0]
+    t = peak_context(run, i)
     c = feature_contributions(run.model, run.sae, t, i)
     assert c["check"]["layer_output_max_abs_gap"] < 1e-4
     assert c["check"]["logits_max_abs_gap"] < 1e-4
     assert c["activation"] > 0  # default position is where the feature peaks
-    # one-layer model: the direct path is the only path from the MLP, so direct ≈ total effect
-    assert c["direct_vs_total_corr"] > 0.9
+    # one-layer model: the direct path is the only path from the MLP, so with the final LayerNorm's scale frozen
+    # at its clean value (as direct logit attribution assumes) the ablation's total effect equals the direct logits
+    _, cache = run.model.run_with_cache(t[None], names=["ln_final.hook_scale"])
+    clean_scale = cache["ln_final.hook_scale"]
+    with steer(run.model, run.sae, [Edit(i, "ablate")], run.hook), \
+            run.model.hooks([("ln_final.hook_scale", lambda s, hp: clean_scale)]):
+        ablated = run.model(t[None])[0, c["position"]]
+    clean = run.model(t[None])[0, c["position"]]
+    frozen_total = clean - ablated
+    assert frozen_total.abs().max() > 0
+    assert torch.allclose(frozen_total, c["direct_logits"], atol=1e-5 + 1e-3 * float(frozen_total.abs().max()))
+    assert -1 <= c["direct_vs_total_corr"] <= 1  # unfrozen: the scale's own change is what separates the two
     assert c["direct_logits"].shape == (run.model.cfg.vocab_size,)
 
 
 def test_ablation_changes_exactly_the_predictions_where_the_feature_fires(run):
     # one layer: attention runs before the MLP, so the MLP at position p only feeds the prediction of token p+1
     i, _ = active_feature(run)
-    t = run.dataset.split("val").tokens[0]
+    t = peak_context(run, i)
     r = ablation_effects(run.model, run.sae, t, i)
     acts, delta = r["activation"], r["delta_logp"]
     assert delta[0] is None and len(delta) == len(acts) == t.shape[0]

@@ -64,7 +64,7 @@ def test_cli_monitor_steer_and_errors(run, tiny_run, tmp_path, capsys):
     assert main(["monitor", "--sae", str(out), "--features", str(i), *map(str, paths)]) == 2
     assert "b.jsonl:2" in capsys.readouterr().err
     assert main(["steer", "--sae", str(out), "--feature", str(i), "--clamp", "5x", "--prompt", "def f", "--max-new-tokens", "3",
-                 "--json", "--quiet", "--max-act-contexts", "4"]) == 0
+                 "--json", "--quiet", "--max-act-contexts", "8"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["edits"][0]["value"] > 0 and len(r["steps"]) == 3
     for argv, msg in [(["--feature", str(run.sae.d_sae), "--clamp", "3"], "out of range"),

@@ -75,6 +75,8 @@ def test_relative_clamp_uses_max_activation(run):
     assert e.value == pytest.approx(10 * m) and not e.relative
     with pytest.raises(MonoscopeError, match="maximum activation"):
         resolve([Edit(i, "clamp", 10, relative=True)], run.sae.d_sae)
+    with pytest.raises(MonoscopeError, match="never fired"):
+        resolve([Edit(i, "clamp", 10, relative=True)], run.sae.d_sae, {i: 0.0})
 
 
 def test_parsers():
