@@ -24,12 +24,13 @@ def test_contributions_add_up_to_layer_output_and_logits(run):
     assert c["activation"] > 0  # default position is where the feature peaks
     # one-layer model: the direct path is the only path from the MLP, so with the final LayerNorm's scale frozen
     # at its clean value (as direct logit attribution assumes) the ablation's total effect equals the direct logits
-    _, cache = run.model.run_with_cache(t[None], names=["ln_final.hook_scale"])
-    clean_scale = cache["ln_final.hook_scale"]
-    with steer(run.model, run.sae, [Edit(i, "ablate")], run.hook), \
-            run.model.hooks([("ln_final.hook_scale", lambda s, hp: clean_scale)]):
-        ablated = run.model(t[None])[0, c["position"]]
-    clean = run.model(t[None])[0, c["position"]]
+    with torch.no_grad():
+        clean, cache = run.model.run_with_cache(t[None], names=["ln_final.hook_scale"])
+        clean_scale = cache["ln_final.hook_scale"]
+        with steer(run.model, run.sae, [Edit(i, "ablate")], run.hook), \
+                run.model.hooks([("ln_final.hook_scale", lambda s, hp: clean_scale)]):
+            ablated = run.model(t[None])[0, c["position"]]
+    clean = clean[0, c["position"]]
     frozen_total = clean - ablated
     assert frozen_total.abs().max() > 0
     assert torch.allclose(frozen_total, c["direct_logits"], atol=1e-5 + 1e-3 * float(frozen_total.abs().max()))
