@@ -22,6 +22,7 @@ from monoscope.features.goal import domain_goal
 from monoscope.features.hypotheses import collect, evaluate_contexts, plot_context
 from monoscope.features.neurons import context_comparison, features_vs_neurons
 from monoscope.features.probe import probe_contexts
+from monoscope.features.family import RULE as FAMILY_RULE
 from monoscope.features.splitting import (check_same_source, dominant_domains, families, match_sizes, n_families,
                                           plot_umap, top_examples, umap_embed)
 from monoscope.features.universality import plot_universality, universality
@@ -103,6 +104,7 @@ def build_report(cfg: ReportConfig, out: Path | str, overwrite: bool = False, pr
             f["examples"] = top_examples(ev.features[0], f["index"], ev.table, 3)
         r["figure"] = str(plot_context(r, figs / f"context_{_slug(r['name'])}.png").relative_to(out))
     report["contexts"] = results
+    report["family_rule"] = FAMILY_RULE
     report["comparison"] = context_comparison(results)
     report["domain_goal"] = _goal(contexts, results, saes, names, se, ev, cfg)
     fvn = features_vs_neurons(ev, saes[0].W_dec.detach().cpu().numpy(), 0, cfg.min_fires)
@@ -254,9 +256,16 @@ def _goal_rows(g: dict) -> tuple[list[str], list[list[str]]]:
         cells = [d, _su(x["neuron"]), _su(p), _su(p.get("tuned"))]
         for s in g["saes"]:
             f = s["domains"][d]
-            cells.append("–" if f["feature"] is None else f"f{f['feature']}: {_su(f)}" + (" ✓" if f["goal_met"] else ""))
+            fam = f.get("family")
+            cells.append("–" if f["feature"] is None else f"f{f['feature']}: {_su(f)}" + (" ✓" if f["goal_met"] else "")
+                         + (f"; family of {fam['size']}: {_su(fam)}" if fam and fam["size"] > 1 else ""))
         rows.append(cells + [_f(x["met"]), x["why"]])
     return head, rows
+
+
+def _family_line(fam: dict) -> str:
+    return (f"Feature family ({FAMILY_RULE}): {fam['size']} feature(s) {', '.join(map(str, fam['features']))}, "
+            f"union spec {fam['specificity']:.3f}, sens {fam['sensitivity']:.3f}.")
 
 
 def _goal_legend(g: dict) -> list[str]:
@@ -293,6 +302,8 @@ def render_markdown(report: dict) -> str:
             out += [f"### {r['name']}", "", f"Not tested: {r['error']}", ""]
             continue
         out += [f"### {r['name']}", "", r["description"], "", f"![{r['name']}]({r['figure']})", ""]
+        if r.get("family"):
+            out += [_family_line(r["family"]), ""]
         for f in r["features"][:3]:
             out.append(f"- feature {f['index']} (spec {f['specificity']:.2f}, sens {f['sensitivity']:.2f}): "
                        + "; ".join(_example_md(e) for e in f["examples"]))
@@ -380,6 +391,8 @@ def render_html(report: dict, out: Path) -> str:
             p.append(f"<p class='err'>Not tested: {e(r['error'])}</p>")
             continue
         p.append(_img(out, r["figure"], r["name"]))
+        if r.get("family"):
+            p.append(f"<p>{e(_family_line(r['family']))}</p>")
         for f in r["features"][:3]:
             p.append(f"<p>feature {f['index']}: specificity {f['specificity']:.3f}, sensitivity {f['sensitivity']:.3f}</p>")
             p += [_example_html(x) for x in f["examples"]]

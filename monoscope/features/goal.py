@@ -51,7 +51,7 @@ def domain_goal(saes: list[dict], results: list[list[dict]]) -> dict:
             r = doms.get(d)
             f = r and r["best_feature"]
             rows[d] = {"feature": f["index"], **{k: f[k] for k in _KEYS}, "feature_beats_neuron": r["feature_beats_neuron"],
-                       "goal_met": r["goal_met"]} if f else {"feature": None, "goal_met": False}
+                       "goal_met": r["goal_met"], "family": r.get("family")} if f else {"feature": None, "goal_met": False}
         out_saes.append({**info, "met": [d for d in names if rows[d]["goal_met"]], "domains": rows})
     domains = {}
     for d in names:

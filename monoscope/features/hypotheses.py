@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
 from monoscope.features.contexts import Context, TokenTable, build_token_table
+from monoscope.features.family import context_family
 
 
 def _sparse():
@@ -217,10 +218,11 @@ def unit_numbers(scores: dict[str, np.ndarray], j: int) -> dict:
 
 
 def evaluate_contexts(contexts: list[Context], select: TokenActs, evaluate: TokenActs, sae_index: int = 0,
-                      fires_frac: float = 0.1, top_k: int = 5) -> list[dict]:
+                      fires_frac: float = 0.1, top_k: int = 5, family: int = 32) -> list[dict]:
     """Best features and best neuron per context: chosen on `select`, measured on `evaluate`.
 
-    A context that matches no token gets {"error": ...} instead of numbers (the others go on).
+    With `family` > 0, each context also gets its feature family (`family.context_family`) grown from its
+    `family` best features. A context that matches no token gets {"error": ...} instead of numbers (the others go on).
     """
     out: list[dict] = []
     ok: list[tuple[Context, dict, np.ndarray]] = []
@@ -255,6 +257,8 @@ def evaluate_contexts(contexts: list[Context], select: TokenActs, evaluate: Toke
                     for j in picks]
             if unit == "feature":
                 r["features"] = rows
+                if family > 0:
+                    r["family"] = context_family(s_acts, e_acts, thr, SM[:, c], EM[:, c], best_units(sc, family))
             else:
                 r["neuron"] = rows[0] if rows else None
             r[f"max_{unit}_proxy_corr"] = float(corr[c].max()) if corr.shape[1] else 0.0

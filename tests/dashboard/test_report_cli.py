@@ -47,6 +47,8 @@ def test_report_writes_every_section(two_sizes, tmp_path, capsys):
         assert 0 <= p["specificity"] <= 1 and 0 <= p["sensitivity"] <= 1 and p["n_fit"] > 0
         assert x["met"] or x["limit"] in ("model", "neuron", "sae")
     assert all(c["probe_specificity"] is not None for c in r["comparison"])
+    fams = [c["family"] for c in r["contexts"] if c.get("family")]
+    assert fams and all(f["size"] >= 1 and 0 <= f["sensitivity"] <= 1 for f in fams)
     fvn = r["features_vs_neurons"]
     assert len(fvn["decoder_spread"]) == r["d_sae"] and 0 <= fvn["share_best_neuron_corr_below"] <= 1
     pair = r["splitting"]["pairs"][0]
@@ -60,6 +62,7 @@ def test_report_writes_every_section(two_sizes, tmp_path, capsys):
     assert (out / "report.md").read_text().count("![") >= len(imgs) - 1
     md = (out / "report.md").read_text()
     assert "probe ceiling spec / sens" in md and "probe ceiling spec / sens" in page and "SAE 2: relu 64" in page
+    assert "Feature family" in md and "Feature family" in page
     for c in r["contexts"]:
         if "figure" in c:
             assert (out / c["figure"]).stat().st_size > 0

@@ -78,3 +78,27 @@ def test_profile_stacks_by_proxy():
     p = unit_profile(a, v, domain_context("x"), 0.0, bins=3)
     assert [sum(h) for h in p["hist"]] == [1, 2]  # out-of-context: 2.0; in context: 1.0 and 3.0
     assert sum(p["expected_value"][1]) == pytest.approx(4.0)
+
+
+def test_family_unites_features_that_split_a_context():
+    from monoscope.features.family import context_family
+
+    n = 400
+    mask = np.zeros(n, bool)
+    mask[:100] = True
+    acts = np.zeros((n, 4), np.float32)
+    acts[:50, 0] = 1.0  # one half of the context
+    acts[50:100, 1] = 1.0  # the other half
+    acts[:, 2] = 1.0  # everywhere: never worth adding
+    acts[[0, 200], 3] = 1.0  # one token in, one out: lowers specificity
+    A = sp.csc_matrix(acts)
+    thr = thresholds(acts.max(0), 0.0)
+    fam = context_family(A, A, thr, mask, mask, [2, 0, 1, 3])
+    assert fam["features"][:2] in ([0, 1], [1, 0]) and 2 not in fam["features"] and 3 not in fam["features"]
+    assert fam["specificity"] == 1.0 and fam["sensitivity"] == 1.0
+    assert context_family(A, A, thr, mask, mask, []) is None
+    dense = context_family(acts, acts, thr, mask, mask, [0, 1])
+    assert dense["features"] == fam["features"]
+    table = make_table([("x", "py" if m else "prose") for m in mask])
+    r = evaluate_context(domain_context("py"), TokenActs(table, acts, [A]), TokenActs(table, acts, [A]), fires_frac=0.0)
+    assert r["best_feature"]["sensitivity"] == 0.5 and r["family"]["sensitivity"] == 1.0
