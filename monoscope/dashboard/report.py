@@ -18,11 +18,11 @@ from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
 from monoscope.features.contexts import Context, default_contexts, parse_context_spec
+from monoscope.features.family import RULE as FAMILY_RULE
 from monoscope.features.goal import domain_goal
 from monoscope.features.hypotheses import collect, evaluate_contexts, plot_context
 from monoscope.features.neurons import context_comparison, features_vs_neurons
 from monoscope.features.probe import probe_contexts
-from monoscope.features.family import RULE as FAMILY_RULE
 from monoscope.features.splitting import (check_same_source, dominant_domains, families, match_sizes, n_families,
                                           plot_umap, top_examples, umap_embed)
 from monoscope.features.universality import plot_universality, universality
