@@ -30,7 +30,7 @@ class DemoConfig:
     d_mlp: int = 512
     n_heads: int = 4
     n_layers: int = 1
-    model_steps: int = 2400  # ~9.8M tokens: val loss ~3.1 nats (4.2 at 450 steps, too early for domains to be encoded)
+    model_steps: int = 2400  # ~9.8M tokens: val loss ~3.0 nats (4.2 at 450 steps)
     model_batch: int = 32
     hook: str = "blocks.0.mlp.hook_post"
     harvest_tokens: int = 1_000_000
