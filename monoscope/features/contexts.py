@@ -231,3 +231,12 @@ def default_contexts(domains: Sequence[str] = ()) -> list[Context]:
     out = [base64_proxy(), hex_proxy(), dna_proxy()] + [script_context(s) for s in SCRIPTS]
     out += [domain_context(d) for d in sorted(set(domains)) if d != "bos"]
     return out
+
+
+def fire_rates(fire: np.ndarray, mask: np.ndarray) -> dict:
+    """Specificity (share of firings in the context), sensitivity (share of the context fired on), their F1."""
+    n_fire, tp, n_in = int(fire.sum()), int((fire & mask).sum()), int(mask.sum())
+    spec = tp / n_fire if n_fire else 0.0
+    sens = tp / n_in if n_in else 0.0
+    return {"specificity": spec, "sensitivity": sens, "f1": 2 * spec * sens / (spec + sens) if spec + sens else 0.0,
+            "n_fire": n_fire}

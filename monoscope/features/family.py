@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from monoscope.features.contexts import fire_rates
+
 RULE = ("family = features added greedily while the F1 of their union ('any member fires') rises on the selection "
         "tokens, measured on the evaluation tokens; shown beside the single best feature, not used by the goal")
 
@@ -22,13 +24,6 @@ def _fired(acts, j: int, thr: float) -> np.ndarray:
         return np.flatnonzero(acts[:, j] > thr)
     lo, hi = acts.indptr[j], acts.indptr[j + 1]
     return acts.indices[lo:hi][acts.data[lo:hi] > thr]
-
-
-def _rates(union: np.ndarray, mask: np.ndarray) -> tuple[float, float, float]:
-    fired, hit = int(union.sum()), int((union & mask).sum())
-    spec = hit / fired if fired else 0.0
-    sens = hit / int(mask.sum()) if mask.any() else 0.0
-    return spec, sens, (2 * spec * sens / (spec + sens) if spec + sens else 0.0)
 
 
 def context_family(s_acts, e_acts, thr: np.ndarray, s_mask: np.ndarray, e_mask: np.ndarray, candidates: list[int],
@@ -47,7 +42,7 @@ def context_family(s_acts, e_acts, thr: np.ndarray, s_mask: np.ndarray, e_mask: 
                 continue
             trial = union.copy()
             trial[fired_s[j]] = True
-            gains.append((_rates(trial, s_mask)[2], j))
+            gains.append((fire_rates(trial, s_mask)["f1"], j))
         if not gains:
             break
         f1, j = max(gains)
@@ -61,6 +56,6 @@ def context_family(s_acts, e_acts, thr: np.ndarray, s_mask: np.ndarray, e_mask: 
     ev = np.zeros(len(e_mask), bool)
     for j in chosen:
         ev[_fired(e_acts, j, thr[j])] = True
-    spec, sens, f1 = _rates(ev, e_mask)
-    return {"features": chosen, "size": len(chosen), "specificity": spec, "sensitivity": sens, "f1": f1,
-            "select_f1": best_f1}
+    r = fire_rates(ev, e_mask)
+    return {"features": chosen, "size": len(chosen), "specificity": r["specificity"], "sensitivity": r["sensitivity"],
+            "f1": r["f1"], "select_f1": best_f1}

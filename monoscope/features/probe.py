@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from monoscope.errors import MonoscopeError
-from monoscope.features.contexts import Context
+from monoscope.features.contexts import Context, fire_rates
 from monoscope.features.hypotheses import GOAL_SPEC
 
 MIN_SPEC = GOAL_SPEC  # the threshold is chosen for the domain goal's specificity
@@ -58,14 +58,6 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, min_spec: float = MIN_SP
     return float((s[cut] + nxt) / 2), rule
 
 
-def _rates(fire: np.ndarray, y: np.ndarray) -> dict:
-    n_fire, tp, n_in = int(fire.sum()), int((fire & y).sum()), int(y.sum())
-    spec = tp / n_fire if n_fire else 0.0
-    sens = tp / n_in if n_in else 0.0
-    return {"specificity": spec, "sensitivity": sens, "f1": 2 * spec * sens / (spec + sens) if spec + sens else 0.0,
-            "n_fire": n_fire}
-
-
 def probe_ceiling(X_fit: np.ndarray, y_fit: np.ndarray, X_sel: np.ndarray, y_sel: np.ndarray, X_ev: np.ndarray,
                   y_ev: np.ndarray, min_spec: float = MIN_SPEC, max_fit: int = 16_000, C: float = 0.1, seed: int = 0) -> dict:
     """Fit on (a random subsample of at most `max_fit`) fit tokens, threshold on the selection tokens, measure on eval."""
@@ -92,9 +84,9 @@ def probe_ceiling(X_fit: np.ndarray, y_fit: np.ndarray, X_sel: np.ndarray, y_sel
     s_sel, s_ev = X_sel @ w + b, X_ev @ w + b
     thr, rule = choose_threshold(s_sel, y_sel, min_spec)
     t_thr, t_rule = choose_threshold(s_ev, y_ev, min_spec)
-    return {"threshold_rule": rule, "n_fit": int(len(fit)), "C": C, **_rates(s_ev > thr, y_ev),
-            "selection": _rates(s_sel > thr, y_sel),
-            "tuned": {**_rates(s_ev > t_thr, y_ev), "threshold_rule": t_rule + ", on the evaluation tokens (optimistic)"}}
+    return {"threshold_rule": rule, "n_fit": int(len(fit)), "C": C, **fire_rates(s_ev > thr, y_ev),
+            "selection": fire_rates(s_sel > thr, y_sel),
+            "tuned": {**fire_rates(s_ev > t_thr, y_ev), "threshold_rule": t_rule + ", on the evaluation tokens (optimistic)"}}
 
 
 def probe_contexts(contexts: list[Context], results: list[dict], fit, select, evaluate, **kw) -> None:
