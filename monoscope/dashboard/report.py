@@ -44,8 +44,8 @@ class ReportConfig:
     min_fires: int = 10  # a feature is "live" with at least this many firings on the evaluation tokens
     umap: bool = True
     probe: bool = True  # linear-probe ceiling per context (logistic regression on the hook's activations)
-    probe_contexts: int = 512  # training contexts, spread over the split between the selection contexts, the probe learns on
-    probe_max_fit: int = 16_000  # of their tokens, a random subsample this large is fitted (threshold: selection tokens)
+    probe_contexts: int = 2048  # training contexts, spread over the split between the selection contexts, the probe learns on
+    probe_max_fit: int = 100_000  # of their tokens, a random subsample this large is fitted (threshold: selection tokens)
     device: str = "cpu"
 
 

@@ -40,6 +40,15 @@ _WHY = {"model": "the linear-probe ceiling is itself below the goal: the model, 
         None: "no probe ceiling computed"}
 
 
+def _seen_why(probe: dict | None) -> str:
+    """Where the tuned probe misses: by how much of its own document a token sees (probe.py's `by_seen`)."""
+    bins = [b for b in ((probe or {}).get("tuned") or {}).get("by_seen", []) if b["sensitivity"] is not None]
+    if not bins:
+        return ""
+    return "; tuned probe sensitivity by own-document tokens seen: " + ", ".join(
+        f"{b['seen']}: {b['sensitivity']:.2f} (n={b['n_in_context']})" for b in bins)
+
+
 def domain_goal(saes: list[dict], results: list[list[dict]]) -> dict:
     """`saes[i]` ({"sae", "d_sae", "architecture"}) with `results[i]`, its evaluate_contexts output (probes on [0])."""
     per = [_domains(r) for r in results]
@@ -63,7 +72,7 @@ def domain_goal(saes: list[dict], results: list[list[dict]]) -> dict:
         domains[d] = {"met": bool(met_by), "met_by": met_by,
                       "neuron": neuron and {k: neuron[k] for k in ("index", "specificity", "sensitivity")},
                       "probe": raw, "ceiling_meets_goal": bool(probe) and _limit(probe, neuron) == "sae",
-                      "limit": lim, "why": ("met by " + ", ".join(met_by)) if met_by else _WHY[lim]}
+                      "limit": lim, "why": ("met by " + ", ".join(met_by)) if met_by else _WHY[lim] + _seen_why(probe)}
     return {"rule": RULE, "limit_rule": CEILING, "n_saes": len(saes), "met": [d for d in names if domains[d]["met"]],
             "not_met": [d for d in names if not domains[d]["met"]],
             "limited_by_model": [d for d in names if domains[d]["limit"] == "model"],

@@ -15,6 +15,12 @@ evaluation tokens. The verdict "the model is the limit" uses `tuned`, so it is
 only given when no threshold of the probe direction reaches the goal.
 It is a ceiling in that sense only: a logistic fit maximises likelihood, not
 specificity/sensitivity, so a unit can occasionally edge past it.
+
+Contexts are packed, so a token near the start of a short document sees mostly
+the documents before it. `by_seen` splits the tuned probe's sensitivity by how
+many tokens of its own document a token can attend to: a domain the model can
+only tell apart after many of its tokens is limited by what a token sees, not
+by how the SAE carves the activations.
 """
 from __future__ import annotations
 
@@ -27,6 +33,21 @@ from monoscope.features.contexts import Context, fire_rates
 from monoscope.features.hypotheses import GOAL_SPEC
 
 MIN_SPEC = GOAL_SPEC  # the threshold is chosen for the domain goal's specificity
+SEEN_BINS = ((1, 16), (16, 64), (64, None))  # tokens of its own document a token sees, itself included
+
+
+def own_document_seen(table) -> np.ndarray:
+    """Tokens of its own document each token can attend to: the document may have begun before its context."""
+    return np.minimum(table.pos, table.col) + 1
+
+
+def _by_seen(fire: np.ndarray, y: np.ndarray, seen: np.ndarray) -> list[dict]:
+    out = []
+    for lo, hi in SEEN_BINS:
+        inn = y & (seen >= lo) & (seen < (hi if hi is not None else np.inf))
+        out.append({"seen": f"{lo}-{hi - 1}" if hi is not None else f"{lo}+", "n_in_context": int(inn.sum()),
+                    "sensitivity": float((fire & inn).sum() / inn.sum()) if inn.any() else None})
+    return out
 
 
 def _logistic():
@@ -59,8 +80,11 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, min_spec: float = MIN_SP
 
 
 def probe_ceiling(X_fit: np.ndarray, y_fit: np.ndarray, X_sel: np.ndarray, y_sel: np.ndarray, X_ev: np.ndarray,
-                  y_ev: np.ndarray, min_spec: float = MIN_SPEC, max_fit: int = 16_000, C: float = 0.1, seed: int = 0) -> dict:
-    """Fit on (a random subsample of at most `max_fit`) fit tokens, threshold on the selection tokens, measure on eval."""
+                  y_ev: np.ndarray, min_spec: float = MIN_SPEC, max_fit: int = 100_000, C: float = 0.1, seed: int = 0,
+                  seen_ev: np.ndarray | None = None) -> dict:
+    """Fit on (a random subsample of at most `max_fit`) fit tokens, threshold on the selection tokens, measure on eval.
+
+    `seen_ev`: own-document tokens each evaluation token sees (`own_document_seen`), for `tuned.by_seen`."""
     y_fit, y_sel, y_ev = (np.asarray(y, bool) for y in (y_fit, y_sel, y_ev))
     if len(X_fit) != len(y_fit) or len(X_sel) != len(y_sel) or len(X_ev) != len(y_ev):
         raise MonoscopeError(f"probe: {len(X_fit)}/{len(X_sel)}/{len(X_ev)} activation rows for "
@@ -84,21 +108,25 @@ def probe_ceiling(X_fit: np.ndarray, y_fit: np.ndarray, X_sel: np.ndarray, y_sel
     s_sel, s_ev = X_sel @ w + b, X_ev @ w + b
     thr, rule = choose_threshold(s_sel, y_sel, min_spec)
     t_thr, t_rule = choose_threshold(s_ev, y_ev, min_spec)
+    tuned = {**fire_rates(s_ev > t_thr, y_ev), "threshold_rule": t_rule + ", on the evaluation tokens (optimistic)"}
+    if seen_ev is not None:
+        tuned["by_seen"] = _by_seen(s_ev > t_thr, y_ev, np.asarray(seen_ev))
     return {"threshold_rule": rule, "n_fit": int(len(fit)), "C": C, **fire_rates(s_ev > thr, y_ev),
             "selection": fire_rates(s_sel > thr, y_sel),
-            "tuned": {**fire_rates(s_ev > t_thr, y_ev), "threshold_rule": t_rule + ", on the evaluation tokens (optimistic)"}}
+            "tuned": tuned}
 
 
 def probe_contexts(contexts: list[Context], results: list[dict], fit, select, evaluate, **kw) -> None:
     """Attach r["probe"] (the ceiling on the hook's activations; {"error"} where it cannot be fitted) to every tested
     context of `results`. `fit`, `select`, `evaluate`: TokenActs of the probe's training, selection and evaluation tokens."""
     by = {c.name: c for c in contexts}
+    seen = own_document_seen(evaluate.table)
     for r in results:
         if "error" in r:
             continue
         ctx = by[r["name"]]
         ys = [ctx.mask(ctx.values(a.table)) for a in (fit, select, evaluate)]
         try:
-            r["probe"] = probe_ceiling(fit.neurons, ys[0], select.neurons, ys[1], evaluate.neurons, ys[2], **kw)
+            r["probe"] = probe_ceiling(fit.neurons, ys[0], select.neurons, ys[1], evaluate.neurons, ys[2], seen_ev=seen, **kw)
         except MonoscopeError as e:
             r["probe"] = {"error": str(e)}

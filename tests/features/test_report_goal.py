@@ -69,6 +69,12 @@ def test_probe_ceiling_classifies_a_miss():
         if r["name"] == "domain:prose":
             r["probe"] = {"specificity": 0.5, "sensitivity": 0.3, "tuned": {"specificity": 0.99, "sensitivity": 0.99}}
     assert domain_goal(info, [res])["domains"]["prose"]["limit"] == "sae"
+    # the why of a miss says where the tuned probe misses, by own-document tokens seen
+    tuned = next(r for r in res if r["name"] == "domain:prose")["probe"]["tuned"]
+    tuned["by_seen"] = [{"seen": "1-15", "n_in_context": 7, "sensitivity": 0.25}, {"seen": "64+", "n_in_context": 0,
+                                                                                    "sensitivity": None}]
+    why = domain_goal(info, [res])["domains"]["prose"]["why"]
+    assert why.endswith("own-document tokens seen: 1-15: 0.25 (n=7)"), why
     # a probe that could not be fitted gives no verdict
     next(r for r in res if r["name"] == "domain:prose")["probe"] = {"error": "no"}
     assert domain_goal(info, [res])["domains"]["prose"]["limit"] is None

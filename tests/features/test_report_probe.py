@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from monoscope.errors import MonoscopeError
 from monoscope.features.contexts import domain_context
 from monoscope.features.hypotheses import TokenActs, evaluate_contexts
-from monoscope.features.probe import choose_threshold, probe_ceiling, probe_contexts
+from monoscope.features.probe import choose_threshold, own_document_seen, probe_ceiling, probe_contexts
 from tests.features.test_report_contexts import make_table
 
 
@@ -87,3 +87,24 @@ def test_probe_contexts_attach_to_tested_contexts_only():
     none = TokenActs(make_table([("x", "prose")] * len(y)), X, [])  # no py token to learn from: reported, not raised
     probe_contexts(ctxs[:1], res, none, ta, ta)
     assert "fit tokens" in res[0]["probe"]["error"]
+
+
+def test_probe_sensitivity_by_own_document_tokens_seen():
+    rng = np.random.default_rng(5)
+    n = 4000
+    seen = rng.integers(1, 128, n)
+    y = rng.random(n) < 0.3
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    X[:, 0] += 4.0 * (y & (seen >= 16))  # the context shows only once a token sees 16 tokens of its document
+    p = probe_ceiling(X, y, X, y, X, y, seen_ev=seen)
+    bins = {b["seen"]: b for b in p["tuned"]["by_seen"]}
+    assert list(bins) == ["1-15", "16-63", "64+"]
+    assert sum(b["n_in_context"] for b in bins.values()) == y.sum()
+    assert bins["1-15"]["sensitivity"] < 0.3 and bins["16-63"]["sensitivity"] > 0.9 and bins["64+"]["sensitivity"] > 0.9
+    assert "by_seen" not in probe_ceiling(X, y, X, y, X, y)["tuned"]
+
+
+def test_own_document_seen_counts_only_tokens_inside_the_context():
+    t = make_table([("a", "x")] * 3)
+    t.pos, t.col = np.array([0, 5, 200]), np.array([0, 10, 3])  # a document that began before its context: col bounds it
+    assert own_document_seen(t).tolist() == [1, 6, 4]
