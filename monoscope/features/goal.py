@@ -40,13 +40,20 @@ _WHY = {"model": "the linear-probe ceiling is itself below the goal: the model, 
         None: "no probe ceiling computed"}
 
 
-def _seen_why(probe: dict | None) -> str:
-    """Where the tuned probe misses: by how much of its own document a token sees (probe.py's `by_seen`)."""
-    bins = [b for b in ((probe or {}).get("tuned") or {}).get("by_seen", []) if b["sensitivity"] is not None]
-    if not bins:
-        return ""
-    return "; tuned probe sensitivity by own-document tokens seen: " + ", ".join(
-        f"{b['seen']}: {b['sensitivity']:.2f} (n={b['n_in_context']})" for b in bins)
+def _probe_why(probe: dict | None) -> str:
+    """Where the probe misses: by own-document tokens seen, and what it confuses the domain with (probe.py)."""
+    probe = probe or {}
+    bins = [b for b in (probe.get("tuned") or {}).get("by_seen", []) if b["sensitivity"] is not None]
+    out = ""
+    if bins:
+        out += "; tuned probe sensitivity by own-document tokens seen: " + ", ".join(
+            f"{b['seen']}: {b['sensitivity']:.2f} (n={b['n_in_context']})" for b in bins)
+    half = probe.get("at_half_sensitivity")
+    if half and half["false_positives"]:
+        out += (f"; at sensitivity {half['sensitivity']:.2f} the probe's specificity is {half['specificity']:.2f}, its other "
+                "firings in "
+                + ", ".join(f"{k} ({v})" for k, v in half["false_positives"].items()))
+    return out
 
 
 def domain_goal(saes: list[dict], results: list[list[dict]]) -> dict:
@@ -72,7 +79,7 @@ def domain_goal(saes: list[dict], results: list[list[dict]]) -> dict:
         domains[d] = {"met": bool(met_by), "met_by": met_by,
                       "neuron": neuron and {k: neuron[k] for k in ("index", "specificity", "sensitivity")},
                       "probe": raw, "ceiling_meets_goal": bool(probe) and _limit(probe, neuron) == "sae",
-                      "limit": lim, "why": ("met by " + ", ".join(met_by)) if met_by else _WHY[lim] + _seen_why(probe)}
+                      "limit": lim, "why": ("met by " + ", ".join(met_by)) if met_by else _WHY[lim] + _probe_why(probe)}
     return {"rule": RULE, "limit_rule": CEILING, "n_saes": len(saes), "met": [d for d in names if domains[d]["met"]],
             "not_met": [d for d in names if not domains[d]["met"]],
             "limited_by_model": [d for d in names if domains[d]["limit"] == "model"],

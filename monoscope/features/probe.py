@@ -20,7 +20,9 @@ Contexts are packed, so a token near the start of a short document sees mostly
 the documents before it. `by_seen` splits the tuned probe's sensitivity by how
 many tokens of its own document a token can attend to: a domain the model can
 only tell apart after many of its tokens is limited by what a token sees, not
-by how the SAE carves the activations.
+by how the SAE carves the activations. `at_half_sensitivity` names what the
+direction confuses the context with: at the threshold where it fires on half
+the context's tokens, how many of its other firings fall in each other label.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from monoscope.features.hypotheses import GOAL_SPEC
 
 MIN_SPEC = GOAL_SPEC  # the threshold is chosen for the domain goal's specificity
 SEEN_BINS = ((1, 16), (16, 64), (64, None))  # tokens of its own document a token sees, itself included
+CONFUSED_TOP = 4  # labels listed among a probe's false positives
 
 
 def own_document_seen(table) -> np.ndarray:
@@ -81,10 +84,11 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, min_spec: float = MIN_SP
 
 def probe_ceiling(X_fit: np.ndarray, y_fit: np.ndarray, X_sel: np.ndarray, y_sel: np.ndarray, X_ev: np.ndarray,
                   y_ev: np.ndarray, min_spec: float = MIN_SPEC, max_fit: int = 100_000, C: float = 0.1, seed: int = 0,
-                  seen_ev: np.ndarray | None = None) -> dict:
+                  seen_ev: np.ndarray | None = None, label_ev: np.ndarray | None = None) -> dict:
     """Fit on (a random subsample of at most `max_fit`) fit tokens, threshold on the selection tokens, measure on eval.
 
-    `seen_ev`: own-document tokens each evaluation token sees (`own_document_seen`), for `tuned.by_seen`."""
+    `seen_ev`: own-document tokens each evaluation token sees (`own_document_seen`), for `tuned.by_seen`;
+    `label_ev`: each evaluation token's label (its domain), for `at_half_sensitivity`."""
     y_fit, y_sel, y_ev = (np.asarray(y, bool) for y in (y_fit, y_sel, y_ev))
     if len(X_fit) != len(y_fit) or len(X_sel) != len(y_sel) or len(X_ev) != len(y_ev):
         raise MonoscopeError(f"probe: {len(X_fit)}/{len(X_sel)}/{len(X_ev)} activation rows for "
@@ -111,22 +115,28 @@ def probe_ceiling(X_fit: np.ndarray, y_fit: np.ndarray, X_sel: np.ndarray, y_sel
     tuned = {**fire_rates(s_ev > t_thr, y_ev), "threshold_rule": t_rule + ", on the evaluation tokens (optimistic)"}
     if seen_ev is not None:
         tuned["by_seen"] = _by_seen(s_ev > t_thr, y_ev, np.asarray(seen_ev))
-    return {"threshold_rule": rule, "n_fit": int(len(fit)), "C": C, **fire_rates(s_ev > thr, y_ev),
-            "selection": fire_rates(s_sel > thr, y_sel),
-            "tuned": tuned}
+    out = {"threshold_rule": rule, "n_fit": int(len(fit)), "C": C, **fire_rates(s_ev > thr, y_ev),
+           "selection": fire_rates(s_sel > thr, y_sel), "tuned": tuned}
+    if label_ev is not None and y_ev.any():
+        fire = s_ev > np.quantile(s_ev[y_ev], 0.5)
+        names, counts = np.unique(np.asarray(label_ev)[fire & ~y_ev].astype(str), return_counts=True)
+        top = np.argsort(-counts, kind="stable")[:CONFUSED_TOP]
+        out["at_half_sensitivity"] = {**fire_rates(fire, y_ev), "false_positives": {str(names[i]): int(counts[i]) for i in top}}
+    return out
 
 
 def probe_contexts(contexts: list[Context], results: list[dict], fit, select, evaluate, **kw) -> None:
     """Attach r["probe"] (the ceiling on the hook's activations; {"error"} where it cannot be fitted) to every tested
     context of `results`. `fit`, `select`, `evaluate`: TokenActs of the probe's training, selection and evaluation tokens."""
     by = {c.name: c for c in contexts}
-    seen = own_document_seen(evaluate.table)
+    seen, labels = own_document_seen(evaluate.table), evaluate.table.domain
     for r in results:
         if "error" in r:
             continue
         ctx = by[r["name"]]
         ys = [ctx.mask(ctx.values(a.table)) for a in (fit, select, evaluate)]
         try:
-            r["probe"] = probe_ceiling(fit.neurons, ys[0], select.neurons, ys[1], evaluate.neurons, ys[2], seen_ev=seen, **kw)
+            r["probe"] = probe_ceiling(fit.neurons, ys[0], select.neurons, ys[1], evaluate.neurons, ys[2], seen_ev=seen,
+                                       label_ev=labels, **kw)
         except MonoscopeError as e:
             r["probe"] = {"error": str(e)}

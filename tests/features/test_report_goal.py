@@ -75,6 +75,10 @@ def test_probe_ceiling_classifies_a_miss():
                                                                                     "sensitivity": None}]
     why = domain_goal(info, [res])["domains"]["prose"]["why"]
     assert why.endswith("own-document tokens seen: 1-15: 0.25 (n=7)"), why
+    next(r for r in res if r["name"] == "domain:prose")["probe"]["at_half_sensitivity"] = {
+        "specificity": 0.3, "sensitivity": 0.5, "false_positives": {"py": 40, "html": 2}}
+    why = domain_goal(info, [res])["domains"]["prose"]["why"]
+    assert why.endswith("at sensitivity 0.50 the probe's specificity is 0.30, its other firings in py (40), html (2)"), why
     # a probe that could not be fitted gives no verdict
     next(r for r in res if r["name"] == "domain:prose")["probe"] = {"error": "no"}
     assert domain_goal(info, [res])["domains"]["prose"]["limit"] is None

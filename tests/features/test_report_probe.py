@@ -101,7 +101,20 @@ def test_probe_sensitivity_by_own_document_tokens_seen():
     assert list(bins) == ["1-15", "16-63", "64+"]
     assert sum(b["n_in_context"] for b in bins.values()) == y.sum()
     assert bins["1-15"]["sensitivity"] < 0.3 and bins["16-63"]["sensitivity"] > 0.9 and bins["64+"]["sensitivity"] > 0.9
-    assert "by_seen" not in probe_ceiling(X, y, X, y, X, y)["tuned"]
+    plain = probe_ceiling(X, y, X, y, X, y)
+    assert "by_seen" not in plain["tuned"] and "at_half_sensitivity" not in plain
+
+
+def test_probe_names_what_it_confuses_the_context_with():
+    rng = np.random.default_rng(6)
+    n = 3000
+    label = rng.choice(np.array(["py", "html", "prose"], dtype=object), n)
+    y = label == "py"
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    X[:, 0] += 3.0 * (y | (label == "html"))  # html looks like the context on this direction; prose does not
+    half = probe_ceiling(X, y, X, y, X, y, label_ev=label)["at_half_sensitivity"]
+    assert 0.45 < half["sensitivity"] < 0.55 and half["specificity"] < 0.7
+    assert list(half["false_positives"])[0] == "html" and half["false_positives"]["html"] > 5 * half["false_positives"].get("prose", 0)
 
 
 def test_own_document_seen_counts_only_tokens_inside_the_context():
