@@ -50,9 +50,9 @@ def _probe_why(probe: dict | None) -> str:
             f"{b['seen']}: {b['sensitivity']:.2f} (n={b['n_in_context']})" for b in bins)
     half = probe.get("at_half_sensitivity")
     if half and half["false_positives"]:
-        out += (f"; at sensitivity {half['sensitivity']:.2f} the probe's specificity is {half['specificity']:.2f}, its other "
-                "firings in "
-                + ", ".join(f"{k} ({v})" for k, v in half["false_positives"].items()))
+        others = ", ".join(f"{k} ({v})" for k, v in half["false_positives"].items())
+        out += (f"; at sensitivity {half['sensitivity']:.2f} the probe's specificity is {half['specificity']:.2f}, "
+                f"its other firings in {others}")
     return out
 
 

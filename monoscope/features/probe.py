@@ -112,9 +112,10 @@ def probe_ceiling(X_fit: np.ndarray, y_fit: np.ndarray, X_sel: np.ndarray, y_sel
     s_sel, s_ev = X_sel @ w + b, X_ev @ w + b
     thr, rule = choose_threshold(s_sel, y_sel, min_spec)
     t_thr, t_rule = choose_threshold(s_ev, y_ev, min_spec)
-    tuned = {**fire_rates(s_ev > t_thr, y_ev), "threshold_rule": t_rule + ", on the evaluation tokens (optimistic)"}
+    t_fire = s_ev > t_thr
+    tuned = {**fire_rates(t_fire, y_ev), "threshold_rule": t_rule + ", on the evaluation tokens (optimistic)"}
     if seen_ev is not None:
-        tuned["by_seen"] = _by_seen(s_ev > t_thr, y_ev, np.asarray(seen_ev))
+        tuned["by_seen"] = _by_seen(t_fire, y_ev, np.asarray(seen_ev))
     out = {"threshold_rule": rule, "n_fit": int(len(fit)), "C": C, **fire_rates(s_ev > thr, y_ev),
            "selection": fire_rates(s_sel > thr, y_sel), "tuned": tuned}
     if label_ev is not None and y_ev.any():
