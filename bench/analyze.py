@@ -11,6 +11,7 @@ section:
 
     python bench/analyze.py --sae runs/topk4096 --tokens 100000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,16 +57,24 @@ def main() -> None:
         n = s["n_tokens"]
         per_m = 1e6 / tokens.numel()
         finish = s["seconds"] - s["stream_seconds"]
-        print(json.dumps({
-            "figure": "analyze", "d_sae": run.sae.d_sae, "tokens_measured": int(tokens.numel()), "tokens_counted": n,
-            "seconds_per_million_tokens": round(s["stream_seconds"] * per_m + finish, 1),
-            "stream_seconds_per_million_tokens": round(s["stream_seconds"] * per_m, 1),
-            "finish_seconds": round(finish, 1),
-            "plain_seconds_per_million_tokens": round(plain * per_m, 1),
-            "ratio": round(s["stream_seconds"] / plain, 2),
-            "scaled": tokens.numel() < 1_000_000, "threads": torch.get_num_threads(),
-            "summary": {k: s[k] for k in ("dead", "examples", "ablated_examples", "mean_l0")},
-        }))
+        print(
+            json.dumps(
+                {
+                    "figure": "analyze",
+                    "d_sae": run.sae.d_sae,
+                    "tokens_measured": int(tokens.numel()),
+                    "tokens_counted": n,
+                    "seconds_per_million_tokens": round(s["stream_seconds"] * per_m + finish, 1),
+                    "stream_seconds_per_million_tokens": round(s["stream_seconds"] * per_m, 1),
+                    "finish_seconds": round(finish, 1),
+                    "plain_seconds_per_million_tokens": round(plain * per_m, 1),
+                    "ratio": round(s["stream_seconds"] / plain, 2),
+                    "scaled": tokens.numel() < 1_000_000,
+                    "threads": torch.get_num_threads(),
+                    "summary": {k: s[k] for k in ("dead", "examples", "ablated_examples", "mean_l0")},
+                }
+            )
+        )
         read_json(out / "analysis.json")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

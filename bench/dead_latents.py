@@ -10,6 +10,7 @@ tokens. Prints one JSON line per window:
 
     python bench/dead_latents.py --sae runs/demo [--acts runs/demo/acts/blocks.0.mlp.hook_post]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,10 +39,29 @@ def main() -> None:
         if len(tokens) == 0:
             print(json.dumps({"window": name, "tokens": 0, "note": "the store harvested the whole split"}))
             continue
-        r = evaluate(run.model, run.sae, tokens, cfg=EvalConfig(n_contexts=len(tokens)), bos_id=run.dataset.bos_id, progress=False)
-        print(json.dumps({"window": name, "contexts": len(tokens), "tokens": r["dead_window_tokens"],
-                          "dead_fraction": round(r["dead_fraction"], 4), "l0": round(r["l0"], 2), "fvu": round(r["fvu"], 4),
-                          "loss_recovered": round(r["loss_recovered"], 4), "sae": str(run.sae_folder)}), flush=True)
+        r = evaluate(
+            run.model,
+            run.sae,
+            tokens,
+            cfg=EvalConfig(n_contexts=len(tokens)),
+            bos_id=run.dataset.bos_id,
+            progress=False,
+        )
+        print(
+            json.dumps(
+                {
+                    "window": name,
+                    "contexts": len(tokens),
+                    "tokens": r["dead_window_tokens"],
+                    "dead_fraction": round(r["dead_fraction"], 4),
+                    "l0": round(r["l0"], 2),
+                    "fvu": round(r["fvu"], 4),
+                    "loss_recovered": round(r["loss_recovered"], 4),
+                    "sae": str(run.sae_folder),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

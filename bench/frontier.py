@@ -13,6 +13,7 @@ Prints one JSON line per case:
 
     python bench/frontier.py [--acts runs/demo/acts/blocks.0.mlp.hook_post] [--steps 150]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,16 +34,30 @@ def saelens_trainer(arch: str, d_in: int, d_sae: int, k: int, steps: int, batch:
     from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
     from sae_lens.training.sae_trainer import SAETrainer
 
-    cls, cfg_cls = (TopKTrainingSAE, TopKTrainingSAEConfig) if arch == "topk" else (BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig)
+    cls, cfg_cls = (
+        (TopKTrainingSAE, TopKTrainingSAEConfig)
+        if arch == "topk"
+        else (BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig)
+    )
     sae = cls(cfg_cls(d_in=d_in, d_sae=d_sae, k=k))
-    tr = SAETrainer(SAETrainerConfig(total_training_samples=steps * batch, train_batch_size_samples=batch, lr=lr, lr_end=lr,
-                                     dead_feature_window=dead_window), sae, iter(()))
+    tr = SAETrainer(
+        SAETrainerConfig(
+            total_training_samples=steps * batch,
+            train_batch_size_samples=batch,
+            lr=lr,
+            lr_end=lr,
+            dead_feature_window=dead_window,
+        ),
+        sae,
+        iter(()),
+    )
     return tr, sae
 
 
 @torch.no_grad()
 def saelens_jumprelu(sae):
     """SAELens's BatchTopK as it is saved: JumpReLU at its topk_threshold (acts rescaled by decoder norms)."""
+
     def encode(x):
         norm = sae.W_dec.norm(dim=-1)
         pre = (sae.process_sae_in(x) @ sae.W_enc + sae.b_enc) * norm
@@ -75,9 +90,18 @@ def main() -> None:
     for name in a.cases.split(","):
         arch, d_sae, k = CASES[name]
         torch.manual_seed(0)
-        ours = SAETrainer(TrainConfig(sae=SAEConfig(arch, store.d_in, d_sae, k=k), total_vectors=a.steps * a.batch, batch_size=a.batch,
-                                      lr=a.lr, dead_window=16 * a.batch, auxk_coef=0.125, resample_at=()),
-                          sample_fn=lambda n, seed: train[:n])
+        ours = SAETrainer(
+            TrainConfig(
+                sae=SAEConfig(arch, store.d_in, d_sae, k=k),
+                total_vectors=a.steps * a.batch,
+                batch_size=a.batch,
+                lr=a.lr,
+                dead_window=16 * a.batch,
+                auxk_coef=0.125,
+                resample_at=(),
+            ),
+            sample_fn=lambda n, seed: train[:n],
+        )
         theirs, sae_l = saelens_trainer(arch, store.d_in, d_sae, k, a.steps, a.batch, a.lr, dead_window=16)
         t = {"ours": 0.0, "saelens": 0.0}
         for s in range(a.steps):
@@ -93,16 +117,33 @@ def main() -> None:
         if arch == "batchtopk":
             fo, lo = fvu_l0(ours.sae.encode, ours.sae.decode, held)  # still in training mode: batch top-k
             fs, ls = fvu_l0(sae_l.encode, sae_l.decode, held)  # SAELens's training SAE keeps batch top-k in eval()
-            row.update({"fvu_ours_batch": round(fo, 4), "fvu_saelens_batch": round(fs, 4), "l0_ours_batch": round(lo, 2),
-                        "l0_saelens_batch": round(ls, 2)})
+            row.update(
+                {
+                    "fvu_ours_batch": round(fo, 4),
+                    "fvu_saelens_batch": round(fs, 4),
+                    "l0_ours_batch": round(lo, 2),
+                    "l0_saelens_batch": round(ls, 2),
+                }
+            )
             fs, ls = fvu_l0(*saelens_jumprelu(sae_l), held)
         else:
             fs, ls = fvu_l0(sae_l.encode, sae_l.decode, held)
         ours.sae.eval()
         fo, lo = fvu_l0(ours.sae.encode, ours.sae.decode, held)
-        row.update({"fvu_ours": round(fo, 4), "fvu_saelens": round(fs, 4), "l0_ours": round(lo, 2), "l0_saelens": round(ls, 2),
-                    "fvu_ratio": round(fo / fs, 3), "steps": a.steps, "batch": a.batch, "lr": a.lr,
-                    "train_s_ours": round(t["ours"], 1), "train_s_saelens": round(t["saelens"], 1)})
+        row.update(
+            {
+                "fvu_ours": round(fo, 4),
+                "fvu_saelens": round(fs, 4),
+                "l0_ours": round(lo, 2),
+                "l0_saelens": round(ls, 2),
+                "fvu_ratio": round(fo / fs, 3),
+                "steps": a.steps,
+                "batch": a.batch,
+                "lr": a.lr,
+                "train_s_ours": round(t["ours"], 1),
+                "train_s_saelens": round(t["saelens"], 1),
+            }
+        )
         print(json.dumps(row), flush=True)
 
 

@@ -8,6 +8,7 @@ best of `--repeats` alternating runs, since the machine is shared and noisy.
 
     python bench/harvest.py --model /tmp/rd/model --data /tmp/rd/data
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,9 @@ def main() -> None:
     def harvest_once() -> float:
         out = tmp / "acts"
         shutil.rmtree(out, ignore_errors=True)
-        cfg = HarvestConfig(hook=a.hook, max_tokens=a.contexts * (tokens.shape[1] - 1), batch_contexts=a.batch_contexts, dtype=a.dtype)
+        cfg = HarvestConfig(
+            hook=a.hook, max_tokens=a.contexts * (tokens.shape[1] - 1), batch_contexts=a.batch_contexts, dtype=a.dtype
+        )
         t0 = time.perf_counter()
         store = harvest(model, ds, out, cfg, progress=False)
         dt = time.perf_counter() - t0
@@ -72,9 +75,21 @@ def main() -> None:
             hv.append(harvest_once())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(json.dumps({"figure": "ratio_vs_forward", "ratio_vs_forward": round(max(hv) / max(fw), 3),
-                      "ratio_vs_forward_to_hook": round(max(hv) / max(fh), 3), "harvest_tokens_per_s": round(max(hv)), "forward_tokens_per_s": round(max(fw)),
-                      "tokens": n_tok, "hook": a.hook, "dtype": a.dtype, "threads": torch.get_num_threads()}))
+    print(
+        json.dumps(
+            {
+                "figure": "ratio_vs_forward",
+                "ratio_vs_forward": round(max(hv) / max(fw), 3),
+                "ratio_vs_forward_to_hook": round(max(hv) / max(fh), 3),
+                "harvest_tokens_per_s": round(max(hv)),
+                "forward_tokens_per_s": round(max(fw)),
+                "tokens": n_tok,
+                "hook": a.hook,
+                "dtype": a.dtype,
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

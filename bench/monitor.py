@@ -9,6 +9,7 @@ tokens/s, best of `--repeats` alternating runs (the machine is shared and noisy)
 
     python bench/monitor.py --sae runs/demo
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,10 +34,16 @@ def main() -> None:
     run = load_run(a.sae)
     model, ds = run.model, run.dataset
     docs = [(f"doc{d['id']}", d["text"]) for d in ds.docs if d["split"] == "val"][: a.docs]
-    cfg = MonitorConfig(features=[int(f) for f in a.features.split(",")], threshold=a.threshold, batch_contexts=a.batch_contexts)
+    cfg = MonitorConfig(
+        features=[int(f) for f in a.features.split(",")], threshold=a.threshold, batch_contexts=a.batch_contexts
+    )
     # the peer's windows: the same documents, cut the same way, padded with BOS to a common length per batch
     body = model.cfg.n_ctx - 1
-    wins = [ids[o : o + body] for ids in (e.ids for e in ds.tokenizer.encode_batch([t for _, t in docs])) for o in range(0, len(ids), body)]
+    wins = [
+        ids[o : o + body]
+        for ids in (e.ids for e in ds.tokenizer.encode_batch([t for _, t in docs]))
+        for o in range(0, len(ids), body)
+    ]
     batches = []
     for i in range(0, len(wins), a.batch_contexts):
         w = wins[i : i + a.batch_contexts]
@@ -68,10 +75,22 @@ def main() -> None:
         fw.append(forward())
         r, summ = monitor()
         mo.append(r)
-    print(json.dumps({"figure": "ratio_vs_forward", "ratio_vs_forward": round(max(mo) / max(fw), 3),
-                      "monitor_tokens_per_s": round(max(mo)), "forward_tokens_per_s": round(max(fw)), "tokens": n_tok,
-                      "documents": len(docs), "features": cfg.features, "threshold": a.threshold, "hits": summ["hits"],
-                      "threads": torch.get_num_threads()}))
+    print(
+        json.dumps(
+            {
+                "figure": "ratio_vs_forward",
+                "ratio_vs_forward": round(max(mo) / max(fw), 3),
+                "monitor_tokens_per_s": round(max(mo)),
+                "forward_tokens_per_s": round(max(fw)),
+                "tokens": n_tok,
+                "documents": len(docs),
+                "features": cfg.features,
+                "threshold": a.threshold,
+                "hits": summ["hits"],
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ The store is any analysis (features.db); the live model is not loaded.
 
     python bench/serve.py --store /tmp/rd/sae_2048_3.0_0.002/analysis
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,9 @@ def main() -> None:
 
     async def burst():
         async with httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=a.concurrent)) as c:
-            rs = await asyncio.gather(*(c.get(f"/feature/{rng.randrange(store.d_sae)}") for _ in range(a.concurrent)),
-                                      return_exceptions=True)
+            rs = await asyncio.gather(
+                *(c.get(f"/feature/{rng.randrange(store.d_sae)}") for _ in range(a.concurrent)), return_exceptions=True
+            )
         return sum(1 for r in rs if isinstance(r, Exception) or r.status_code != 200)
 
     t0 = time.perf_counter()
@@ -64,10 +66,21 @@ def main() -> None:
     srv.should_exit = True
     th.join(5)
     times.sort()
-    print(json.dumps({"figure": "serve", "d_sae": store.d_sae, "median_ms": round(statistics.median(times), 2),
-                      "p90_ms": round(times[int(0.9 * len(times))], 2), "requests": len(times),
-                      "mean_page_kb": round(sum(sizes) / len(sizes) / 1024, 1), "concurrent": a.concurrent,
-                      "errors": errors, "burst_seconds": round(burst_s, 2)}))
+    print(
+        json.dumps(
+            {
+                "figure": "serve",
+                "d_sae": store.d_sae,
+                "median_ms": round(statistics.median(times), 2),
+                "p90_ms": round(times[int(0.9 * len(times))], 2),
+                "requests": len(times),
+                "mean_page_kb": round(sum(sizes) / len(sizes) / 1024, 1),
+                "concurrent": a.concurrent,
+                "errors": errors,
+                "burst_seconds": round(burst_s, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

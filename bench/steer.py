@@ -14,6 +14,7 @@ Writes domain_steering.png and figures.json to --out.
 
     python bench/steer.py --sae runs/demo --out /tmp/steer_figures
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,16 @@ def main() -> None:
             err = (model(toks) - clean).abs().max().item()
         with steer(model, sae, [], hook, error_term=False):
             bare = (model(toks) - clean).abs().max().item()
-    emit({"figure": "splice_fidelity", "max_abs_logit_diff_with_error_term": err, "max_abs_logit_diff_without_error_term": bare,
-          "contexts": len(toks), "tolerance": 1e-5, "within_tolerance": err <= 1e-5})
+    emit(
+        {
+            "figure": "splice_fidelity",
+            "max_abs_logit_diff_with_error_term": err,
+            "max_abs_logit_diff_without_error_term": bare,
+            "contexts": len(toks),
+            "tolerance": 1e-5,
+            "within_tolerance": err <= 1e-5,
+        }
+    )
 
     # 2. domain steering
     domains = a.domains.split(",")
@@ -74,9 +83,23 @@ def main() -> None:
         t0 = time.time()
         found = find_domain_features(model, sae, hook, ds, "train", a.search_contexts)
         feats = {d: found[d].feature for d in domains}
-        print(json.dumps({"note": "domain features", "seconds": round(time.time() - t0, 1),
-                          **{d: {"feature": found[d].feature, "cohen_d": round(found[d].cohen_d, 3),
-                                 "precision": round(found[d].precision, 3)} for d in domains}}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "note": "domain features",
+                    "seconds": round(time.time() - t0, 1),
+                    **{
+                        d: {
+                            "feature": found[d].feature,
+                            "cohen_d": round(found[d].cohen_d, 3),
+                            "precision": round(found[d].precision, 3),
+                        }
+                        for d in domains
+                    },
+                }
+            ),
+            flush=True,
+        )
     max_acts = feature_max_acts(model, sae, hook, val[:256], ds.bos_id)
     src = [d for d in ds.docs if d["split"] == "val" and d["domain"] in ("python", "prose")]
     src = sorted(src, key=lambda d: (d["domain"], d["id"]))
@@ -97,10 +120,19 @@ def main() -> None:
             base_in, base_n, st_in, st_n = base_in + sum(bj), base_n + len(bj), st_in + sum(sj), st_n + len(sj)
             if example is None:
                 example = {"prompt": ds.decode(p[1:]), "baseline": ds.decode(b), "steered": ds.decode(s)}
-        row = {"figure": "domain_steering", "domain": dom, "feature": f, "clamp": f"{a.clamp:g}x max",
-               "max_activation": round(float(max_acts[f]), 4), "prompts": len(prompts), "new_tokens": a.new_tokens,
-               "temperature": a.temperature, "baseline_in_domain_share": round(base_in / base_n, 4),
-               "steered_in_domain_share": round(st_in / st_n, 4), "example": example}
+        row = {
+            "figure": "domain_steering",
+            "domain": dom,
+            "feature": f,
+            "clamp": f"{a.clamp:g}x max",
+            "max_activation": round(float(max_acts[f]), 4),
+            "prompts": len(prompts),
+            "new_tokens": a.new_tokens,
+            "temperature": a.temperature,
+            "baseline_in_domain_share": round(base_in / base_n, 4),
+            "steered_in_domain_share": round(st_in / st_n, 4),
+            "example": example,
+        }
         rows.append(row)
         emit(row)
 
@@ -110,10 +142,20 @@ def main() -> None:
         ex = best_corpus_example(model, sae, hook, val, f, ds.bos_id)
         r = design_inputs(model, sae, f, DesignConfig(steps=a.design_steps), ds.bos_id, hook)
         best = r["sequences"][0]
-        emit({"figure": "design_vs_corpus", "domain": dom, "feature": f, "designed_activation": round(best["activation"], 4),
-              "corpus_best_activation": round(ex.activation, 4), "gap_designed_minus_corpus": round(best["activation"] - ex.activation, 4),
-              "designed_text": ds.decode(best["tokens"]), "length": len(best["tokens"]), "steps_run": r["steps_run"],
-              "val_contexts_searched": len(val)})
+        emit(
+            {
+                "figure": "design_vs_corpus",
+                "domain": dom,
+                "feature": f,
+                "designed_activation": round(best["activation"], 4),
+                "corpus_best_activation": round(ex.activation, 4),
+                "gap_designed_minus_corpus": round(best["activation"] - ex.activation, 4),
+                "designed_text": ds.decode(best["tokens"]),
+                "length": len(best["tokens"]),
+                "steps_run": r["steps_run"],
+                "val_contexts_searched": len(val),
+            }
+        )
 
     out = Path(a.out)
     write_json(out / "figures.json", figures)

@@ -8,6 +8,7 @@ afterwards unless --keep.
 
     python bench/store_memory.py --folder /tmp/bench_store
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,9 @@ def write(folder: Path, n: int, d_in: int, dtype: str, shard_size: int) -> float
 
     rng = np.random.default_rng(0)
     # a pool of sparse non-negative vectors (like MLP neurons); every chunk is a fresh random draw from it, rescaled
-    pool = (np.maximum(rng.standard_normal((1 << 18, d_in)), 0) * (rng.random((1 << 18, d_in)) < 0.2)).astype(np.float32)
+    pool = (np.maximum(rng.standard_normal((1 << 18, d_in)), 0) * (rng.random((1 << 18, d_in)) < 0.2)).astype(
+        np.float32
+    )
     chunk = 1 << 18
 
     def batches():
@@ -55,11 +58,24 @@ def train(folder: Path, vectors: int, d_sae: int, batch: int) -> None:
 
     store = ActivationStore(folder)
     t0 = time.time()
-    cfg = TrainConfig(sae=SAEConfig("relu", store.d_in, d_sae), total_vectors=vectors, batch_size=batch, checkpoint_every=0,
-                      resample_samples=8192)
+    cfg = TrainConfig(
+        sae=SAEConfig("relu", store.d_in, d_sae),
+        total_vectors=vectors,
+        batch_size=batch,
+        checkpoint_every=0,
+        resample_samples=8192,
+    )
     train_sae(store, folder.parent / (folder.name + "_sae"), cfg, overwrite=True, progress=False)
-    print(json.dumps({"store_vectors": store.count, "train_vectors": vectors, "seconds": round(time.time() - t0, 1),
-                      "child_peak_rss_gib": peak_rss_gib()}))
+    print(
+        json.dumps(
+            {
+                "store_vectors": store.count,
+                "train_vectors": vectors,
+                "seconds": round(time.time() - t0, 1),
+                "child_peak_rss_gib": peak_rss_gib(),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -69,7 +85,9 @@ def main() -> None:
     ap.add_argument("--d-in", type=int, default=64)
     ap.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     ap.add_argument("--shard-size", type=int, default=1 << 20)
-    ap.add_argument("--train-vectors", type=float, default=4e6, help="vectors streamed through training (drawn across all shards)")
+    ap.add_argument(
+        "--train-vectors", type=float, default=4e6, help="vectors streamed through training (drawn across all shards)"
+    )
     ap.add_argument("--d-sae", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=4096)
     ap.add_argument("--keep", action="store_true")
@@ -83,16 +101,43 @@ def main() -> None:
         if not (folder / "meta.json").exists():
             write_s = write(folder, int(a.vectors), a.d_in, a.dtype, a.shard_size)
         writer_rss = peak_rss_gib()
-        r = subprocess.run([sys.executable, __file__, "--child", "--folder", str(folder), "--train-vectors", str(a.train_vectors),
-                            "--d-sae", str(a.d_sae), "--batch-size", str(a.batch_size)], capture_output=True, text=True)
+        r = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--folder",
+                str(folder),
+                "--train-vectors",
+                str(a.train_vectors),
+                "--d-sae",
+                str(a.d_sae),
+                "--batch-size",
+                str(a.batch_size),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode:
             sys.exit(r.stderr[-3000:])
         child = json.loads(r.stdout.strip().splitlines()[-1])
         disk = sum(p.stat().st_blocks * 512 for p in folder.glob("*.npy")) / 2**30
-        print(json.dumps({"figure": "peak_rss_gib", "peak_rss_gib": round(child["child_peak_rss_gib"], 3),
-                          "writer_peak_rss_gib": round(writer_rss, 3), "store_vectors": child["store_vectors"],
-                          "train_vectors": child["train_vectors"], "d_in": a.d_in, "dtype": a.dtype, "disk_gib": round(disk, 2),
-                          "write_seconds": round(write_s, 1) if write_s else None, "train_seconds": child["seconds"]}))
+        print(
+            json.dumps(
+                {
+                    "figure": "peak_rss_gib",
+                    "peak_rss_gib": round(child["child_peak_rss_gib"], 3),
+                    "writer_peak_rss_gib": round(writer_rss, 3),
+                    "store_vectors": child["store_vectors"],
+                    "train_vectors": child["train_vectors"],
+                    "d_in": a.d_in,
+                    "dtype": a.dtype,
+                    "disk_gib": round(disk, 2),
+                    "write_seconds": round(write_s, 1) if write_s else None,
+                    "train_seconds": child["seconds"],
+                }
+            )
+        )
     finally:
         if not a.keep:
             shutil.rmtree(folder, ignore_errors=True)

@@ -7,6 +7,7 @@ Prints one JSON line per architecture: arch, mmcs, recovered, dead (+ details).
 
     .venv/bin/python bench/toy_recovery.py [--vectors 1000000] [--arch relu topk]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,15 +36,38 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    cfg = RecoveryConfig(n_true=a.n_true, d=a.d, mean_active=a.mean_active, d_sae=a.d_sae, vectors=a.vectors,
-                         archs=tuple(a.arch), seed=a.seed)
+    cfg = RecoveryConfig(
+        n_true=a.n_true,
+        d=a.d,
+        mean_active=a.mean_active,
+        d_sae=a.d_sae,
+        vectors=a.vectors,
+        archs=tuple(a.arch),
+        seed=a.seed,
+    )
     data = SyntheticFeatures(cfg.synthetic())
     for arch in architectures(cfg):
         row = fit_and_score(arch, data, cfg, progress=False)
-        print(json.dumps({"arch": row["arch"], "mmcs": round(row["mmcs"], 4), "recovered": round(row["recovered"], 4),
-                          "dead": round(row["dead"], 4), "l0": round(row["l0"], 2), "fvu": round(row["fvu"], 4),
-                          "k": row["k"], "sparsity_coef": row["sparsity_coef"], "n_true": a.n_true, "d": a.d,
-                          "d_sae": a.d_sae, "vectors": a.vectors, "train_seconds": row["train_seconds"]}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "arch": row["arch"],
+                    "mmcs": round(row["mmcs"], 4),
+                    "recovered": round(row["recovered"], 4),
+                    "dead": round(row["dead"], 4),
+                    "l0": round(row["l0"], 2),
+                    "fvu": round(row["fvu"], 4),
+                    "k": row["k"],
+                    "sparsity_coef": row["sparsity_coef"],
+                    "n_true": a.n_true,
+                    "d": a.d,
+                    "d_sae": a.d_sae,
+                    "vectors": a.vectors,
+                    "train_seconds": row["train_seconds"],
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

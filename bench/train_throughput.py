@@ -10,6 +10,7 @@ shapes timed in the same run. For ReLU the step's FLOPs are its 5 dense matmuls
 
     python bench/train_throughput.py [--acts runs/demo/acts/blocks.0.mlp.hook_post] [--device cpu] [--cases relu_4096,topk_16384]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,15 @@ def activations(acts: str | None, d_in: int, n: int) -> torch.Tensor:
 def ours(case: dict, device: str):
     from monoscope.sae import SAEConfig, SAETrainer, TrainConfig
 
-    cfg = TrainConfig(sae=SAEConfig(case["arch"], case["d_in"], case["d_sae"], k=case["k"]), total_vectors=case["batch"] * 10**6,
-                      batch_size=case["batch"], lr=1e-4, b_dec_init="mean", resample_at=(), device=device)
+    cfg = TrainConfig(
+        sae=SAEConfig(case["arch"], case["d_in"], case["d_sae"], k=case["k"]),
+        total_vectors=case["batch"] * 10**6,
+        batch_size=case["batch"],
+        lr=1e-4,
+        b_dec_init="mean",
+        resample_at=(),
+        device=device,
+    )
     tr = SAETrainer(cfg)
     return tr.step
 
@@ -56,11 +64,22 @@ def saelens(case: dict, device: str):
     from sae_lens.training.sae_trainer import SAETrainer
 
     if case["arch"] == "relu":
-        sae = StandardTrainingSAE(StandardTrainingSAEConfig(d_in=case["d_in"], d_sae=case["d_sae"], l1_coefficient=5.0, device=device))
+        sae = StandardTrainingSAE(
+            StandardTrainingSAEConfig(d_in=case["d_in"], d_sae=case["d_sae"], l1_coefficient=5.0, device=device)
+        )
     else:
         sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=case["d_in"], d_sae=case["d_sae"], k=case["k"], device=device))
-    tr = SAETrainer(SAETrainerConfig(total_training_samples=case["batch"] * 10**6, train_batch_size_samples=case["batch"],
-                                     lr=1e-4, lr_end=1e-4, device=device), sae, iter(()))
+    tr = SAETrainer(
+        SAETrainerConfig(
+            total_training_samples=case["batch"] * 10**6,
+            train_batch_size_samples=case["batch"],
+            lr=1e-4,
+            lr_end=1e-4,
+            device=device,
+        ),
+        sae,
+        iter(()),
+    )
     return tr.step
 
 
@@ -108,12 +127,20 @@ def bench(name: str, case: dict, xs: list[torch.Tensor], device: str, rounds: in
     t = {k: statistics.median(v) for k, v in times.items()}
     B, D, S, k = case["batch"], case["d_in"], case["d_sae"], case["k"]
     our_flops = 10 * B * D * S if case["arch"] == "relu" else 2 * B * D * S + 6 * B * k * D
-    return {"case": name, "ours_vps": round(B / t["ours"]), "saelens_vps": round(B / t["saelens"]),
-            "ratio": round(t["saelens"] / t["ours"], 3),
-            "peak_fraction": round((our_flops / t["ours"]) / (mm_flops / t["mm"]), 3),
-            "ours_step_s": round(t["ours"], 4), "saelens_step_s": round(t["saelens"], 4), "matmul_s": round(t["mm"], 4),
-            "matmul_gflops": round(mm_flops / t["mm"] / 1e9, 1), "rounds": rounds, "device": device,
-            "threads": torch.get_num_threads()}
+    return {
+        "case": name,
+        "ours_vps": round(B / t["ours"]),
+        "saelens_vps": round(B / t["saelens"]),
+        "ratio": round(t["saelens"] / t["ours"], 3),
+        "peak_fraction": round((our_flops / t["ours"]) / (mm_flops / t["mm"]), 3),
+        "ours_step_s": round(t["ours"], 4),
+        "saelens_step_s": round(t["saelens"], 4),
+        "matmul_s": round(t["mm"], 4),
+        "matmul_gflops": round(mm_flops / t["mm"] / 1e9, 1),
+        "rounds": rounds,
+        "device": device,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main() -> None:
@@ -121,7 +148,9 @@ def main() -> None:
     ap.add_argument("--acts", default="runs/demo/acts/blocks.0.mlp.hook_post")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--cases", default=",".join(CASES))
-    ap.add_argument("--rounds", type=int, default=0, help="alternations per case (default: 6 for relu, 3 for topk on CPU)")
+    ap.add_argument(
+        "--rounds", type=int, default=0, help="alternations per case (default: 6 for relu, 3 for topk on CPU)"
+    )
     a = ap.parse_args()
     for name in a.cases.split(","):
         case = CASES[name]

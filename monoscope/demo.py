@@ -3,6 +3,7 @@
 Each stage writes its own sub-folder of the run folder and is reused when it
 already finished with the same configuration, so a second run is quick.
 """
+
 from __future__ import annotations
 
 import time
@@ -50,9 +51,22 @@ class DemoConfig:
     device: str = "cpu"
 
 
-QUICK = DemoConfig(corpus_scale=0.03, vocab_size=512, n_ctx=32, d_model=32, d_mlp=64, n_heads=2, model_steps=30,
-                   model_batch=16, harvest_tokens=20_000, d_sae=128, sae_vectors=20_000, sae_batch=256,
-                   eval_contexts=16, analysis_tokens=4096)
+QUICK = DemoConfig(
+    corpus_scale=0.03,
+    vocab_size=512,
+    n_ctx=32,
+    d_model=32,
+    d_mlp=64,
+    n_heads=2,
+    model_steps=30,
+    model_batch=16,
+    harvest_tokens=20_000,
+    d_sae=128,
+    sae_vectors=20_000,
+    sae_batch=256,
+    eval_contexts=16,
+    analysis_tokens=4096,
+)
 
 
 def run_demo(out: Path | str, cfg: DemoConfig | None = None, overwrite: bool = False, progress: bool = True) -> dict:
@@ -67,24 +81,66 @@ def run_demo(out: Path | str, cfg: DemoConfig | None = None, overwrite: bool = F
         times[name] = round(time.time() - t, 1)
         return r
 
-    dcfg = DataConfig(corpus=cfg.corpus, vocab_size=cfg.vocab_size, n_ctx=cfg.n_ctx, seed=cfg.seed, builtin_scale=cfg.corpus_scale)
+    dcfg = DataConfig(
+        corpus=cfg.corpus, vocab_size=cfg.vocab_size, n_ctx=cfg.n_ctx, seed=cfg.seed, builtin_scale=cfg.corpus_scale
+    )
     ds = timed("data", lambda: build_dataset(out / "data", dcfg, overwrite))
     mcfg = ModelTrainConfig(
-        model=GPTConfig(vocab_size=ds.meta["vocab_size"], n_ctx=cfg.n_ctx, d_model=cfg.d_model, d_mlp=cfg.d_mlp,
-                        n_heads=cfg.n_heads, n_layers=cfg.n_layers),
-        steps=cfg.model_steps, batch_size=cfg.model_batch, eval_every=max(1, cfg.model_steps // 6),
-        checkpoint_every=max(1, cfg.model_steps // 6), seed=cfg.seed, device=cfg.device,
+        model=GPTConfig(
+            vocab_size=ds.meta["vocab_size"],
+            n_ctx=cfg.n_ctx,
+            d_model=cfg.d_model,
+            d_mlp=cfg.d_mlp,
+            n_heads=cfg.n_heads,
+            n_layers=cfg.n_layers,
+        ),
+        steps=cfg.model_steps,
+        batch_size=cfg.model_batch,
+        eval_every=max(1, cfg.model_steps // 6),
+        checkpoint_every=max(1, cfg.model_steps // 6),
+        seed=cfg.seed,
+        device=cfg.device,
     )
     model = timed("train_model", lambda: train_model(ds, out / "model", mcfg, overwrite, progress))
-    curves(read_jsonl(out / "model" / "metrics.jsonl"), ["loss", "val_loss", "lr"], out / "model" / "training.png", "subject model")
+    curves(
+        read_jsonl(out / "model" / "metrics.jsonl"),
+        ["loss", "val_loss", "lr"],
+        out / "model" / "training.png",
+        "subject model",
+    )
     hcfg = HarvestConfig(hook=cfg.hook, max_tokens=cfg.harvest_tokens, device=cfg.device)
-    store = timed("harvest", lambda: harvest(model, ds, out / "acts" / cfg.hook, hcfg, overwrite, model_name=mcfg.model.model_name,
-                                             model_path=str((out / "model").resolve()), progress=progress))
-    tcfg = TrainConfig(sae=SAEConfig(cfg.architecture, store.d_in, cfg.d_sae, k=cfg.k), total_vectors=cfg.sae_vectors,
-                       batch_size=cfg.sae_batch, lr=cfg.sae_lr, sparsity_coef=cfg.sparsity_coef, resample_at=cfg.sae_resample_at, seed=cfg.seed, device=cfg.device)
+    store = timed(
+        "harvest",
+        lambda: harvest(
+            model,
+            ds,
+            out / "acts" / cfg.hook,
+            hcfg,
+            overwrite,
+            model_name=mcfg.model.model_name,
+            model_path=str((out / "model").resolve()),
+            progress=progress,
+        ),
+    )
+    tcfg = TrainConfig(
+        sae=SAEConfig(cfg.architecture, store.d_in, cfg.d_sae, k=cfg.k),
+        total_vectors=cfg.sae_vectors,
+        batch_size=cfg.sae_batch,
+        lr=cfg.sae_lr,
+        sparsity_coef=cfg.sparsity_coef,
+        resample_at=cfg.sae_resample_at,
+        seed=cfg.seed,
+        device=cfg.device,
+    )
     sae = timed("train_sae", lambda: train_sae(store, out / "sae", tcfg, overwrite, progress))
-    curves(read_jsonl(out / "sae" / "metrics.jsonl"), ["fvu", "l0", "dead_fraction", "mse"], out / "sae" / "training.png", "SAE training",
-           x="vectors", log_keys=("mse",))
+    curves(
+        read_jsonl(out / "sae" / "metrics.jsonl"),
+        ["fvu", "l0", "dead_fraction", "mse"],
+        out / "sae" / "training.png",
+        "SAE training",
+        x="vectors",
+        log_keys=("mse",),
+    )
     ecfg = EvalConfig(n_contexts=cfg.eval_contexts, device=cfg.device)
     result = timed("eval", lambda: run_eval(model, sae, ds, out / "eval", ecfg, overwrite, progress))
     pages = timed("analysis", lambda: run_analysis(out, cfg, overwrite, progress)) if cfg.analysis_tokens > 0 else {}
@@ -107,7 +163,9 @@ def run_demo(out: Path | str, cfg: DemoConfig | None = None, overwrite: bool = F
         "stage_seconds": times,
         "config": asdict(cfg),
         **pages,
-        "plots": [str(p) for p in (out / "model" / "training.png", out / "sae" / "training.png", out / "eval" / "density.png")],
+        "plots": [
+            str(p) for p in (out / "model" / "training.png", out / "sae" / "training.png", out / "eval" / "density.png")
+        ],
     }
     write_json(out / "summary.json", summary)
     write_text(out / "summary.txt", format_summary(summary))
@@ -134,9 +192,23 @@ def run_analysis(out: Path, cfg: DemoConfig, overwrite: bool = False, progress: 
     from monoscope.run import load_run
 
     run = load_run(out, device=cfg.device)
-    analyze(run, out / "analysis", AnalysisConfig(tokens=cfg.analysis_tokens, seed=cfg.seed, device=cfg.device), overwrite, progress)
-    index = write_dashboard(FeatureStore(out / "analysis", sae_folder=run.sae_folder), out / "dashboard", overwrite=overwrite, progress=progress)
-    return {"dashboard": Path(index).resolve().as_uri(), "browser": f"monoscope serve --sae {out}  (then open http://127.0.0.1:8000/)"}
+    analyze(
+        run,
+        out / "analysis",
+        AnalysisConfig(tokens=cfg.analysis_tokens, seed=cfg.seed, device=cfg.device),
+        overwrite,
+        progress,
+    )
+    index = write_dashboard(
+        FeatureStore(out / "analysis", sae_folder=run.sae_folder),
+        out / "dashboard",
+        overwrite=overwrite,
+        progress=progress,
+    )
+    return {
+        "dashboard": Path(index).resolve().as_uri(),
+        "browser": f"monoscope serve --sae {out}  (then open http://127.0.0.1:8000/)",
+    }
 
 
 def format_summary(s: dict) -> str:

@@ -3,6 +3,7 @@
 The model and dataset are found through the activation store's metadata
 (recorded in each SAE's metadata) unless given.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,13 @@ from monoscope.models import load_model
 from monoscope.plots import frontier as frontier_plot
 
 
-def run_frontier(sweep_folder: Path | str, model: Path | str | None = None, data: Path | str | None = None,
-                 cfg: EvalConfig | None = None, progress: bool = True) -> dict:
+def run_frontier(
+    sweep_folder: Path | str,
+    model: Path | str | None = None,
+    data: Path | str | None = None,
+    cfg: EvalConfig | None = None,
+    progress: bool = True,
+) -> dict:
     sweep_folder = Path(sweep_folder)
     cfg = cfg or EvalConfig()
     info = read_json(sweep_folder / "sweep.json", "sweep summary")
@@ -25,9 +31,13 @@ def run_frontier(sweep_folder: Path | str, model: Path | str | None = None, data
     meta = first.get("metadata") or {}
     mdir, ddir = model or meta.get("model_path"), data or meta.get("dataset_path")
     if not mdir or not Path(mdir).exists():
-        raise MonoscopeError(f"cannot find the subject model for sweep {sweep_folder} (store metadata names {mdir!r}); pass --model")
+        raise MonoscopeError(
+            f"cannot find the subject model for sweep {sweep_folder} (store metadata names {mdir!r}); pass --model"
+        )
     if not ddir or not Path(ddir).exists():
-        raise MonoscopeError(f"cannot find the dataset for sweep {sweep_folder} (store metadata names {ddir!r}); pass --data")
+        raise MonoscopeError(
+            f"cannot find the dataset for sweep {sweep_folder} (store metadata names {ddir!r}); pass --data"
+        )
     m = load_model(mdir, cfg.device)
     ds = Dataset(ddir)
     rows = evaluate_sweep(sweep_folder, m, ds.split("val").tokens, cfg, bos_id=ds.bos_id, progress=progress)

@@ -1,4 +1,5 @@
 """Atomic writes and safe loads: a crash never leaves a half-written file in place."""
+
 from __future__ import annotations
 
 import json

@@ -1,8 +1,9 @@
 """PNG figures shared by the stages (matplotlib, headless)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -20,8 +21,14 @@ def save(fig, path: Path | str) -> Path:
     return path
 
 
-def curves(records: Sequence[dict], keys: Sequence[str], path: Path | str, title: str, x: str = "step",
-           log_keys: Sequence[str] = ()) -> Path:
+def curves(
+    records: Sequence[dict],
+    keys: Sequence[str],
+    path: Path | str,
+    title: str,
+    x: str = "step",
+    log_keys: Sequence[str] = (),
+) -> Path:
     """One panel per metric, against `x`, from JSON-lines records."""
     keys = [k for k in keys if any(k in r for r in records)]
     fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(4.2 * max(1, len(keys)), 3.2), squeeze=False)

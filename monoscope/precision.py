@@ -4,6 +4,7 @@ CPU autocast is slow and inexact on most machines, so a half-precision request
 on CPU runs in fp32 and says so once; on CUDA the forward pass runs under
 `torch.autocast` while parameters and SAE statistics stay fp32.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,8 +14,14 @@ import torch
 
 from monoscope.errors import MonoscopeError
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
 def check_device(device: str | torch.device) -> torch.device:

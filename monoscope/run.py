@@ -4,6 +4,7 @@ A user names an SAE folder or a whole run folder (`runs/NAME` with `data/`,
 `model/`, `sae/`); the model and dataset are found beside it or through the
 paths recorded in the SAE's metadata.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,13 @@ def _first(*paths) -> Path | None:
     return None
 
 
-def load_run(path: Path | str, model: Path | str | None = None, data: Path | str | None = None,
-             device: str = "cpu", need_data: bool = True) -> Run:
+def load_run(
+    path: Path | str,
+    model: Path | str | None = None,
+    data: Path | str | None = None,
+    device: str = "cpu",
+    need_data: bool = True,
+) -> Run:
     sdir = sae_dir(path)
     sae = load_sae(sdir, device)
     meta = sae.cfg.metadata
@@ -66,5 +72,7 @@ def load_run(path: Path | str, model: Path | str | None = None, data: Path | str
         raise MonoscopeError(f"{sdir}/cfg.json names no metadata.hook_name")
     m.check_hook(hook)
     if ds is not None and hasattr(m, "cfg") and getattr(m.cfg, "vocab_size", None) not in (None, ds.meta["vocab_size"]):
-        raise MonoscopeError(f"tokenizer vocabulary ({ds.meta['vocab_size']}) and model vocabulary ({m.cfg.vocab_size}) differ")
+        raise MonoscopeError(
+            f"tokenizer vocabulary ({ds.meta['vocab_size']}) and model vocabulary ({m.cfg.vocab_size}) differ"
+        )
     return Run(folder=run, sae_folder=sdir, model=m, sae=sae, dataset=ds, hook=hook)

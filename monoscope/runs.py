@@ -4,6 +4,7 @@ A stage whose folder holds a finished stamp with the same config is reused; a
 different config is refused unless the user asks to overwrite, so a user's
 results are never replaced by accident.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -39,7 +40,9 @@ def open_stage(folder: Path | str, stage: str, config: dict[str, Any], overwrite
         if not same and overwrite:
             shutil.rmtree(folder)
     elif folder.exists() and any(folder.iterdir()) and not overwrite:
-        raise MonoscopeError(f"{folder} exists and was not made by monoscope {stage}; pass --overwrite or choose another --out")
+        raise MonoscopeError(
+            f"{folder} exists and was not made by monoscope {stage}; pass --overwrite or choose another --out"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     write_json(stamp, {"stage": stage, "config": _plain(config), "complete": False})
     return False

@@ -1,4 +1,5 @@
 """Shared fixtures: one tiny end-to-end run (seconds) reused by every test that needs a model and an SAE."""
+
 from __future__ import annotations
 
 import os

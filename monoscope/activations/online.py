@@ -7,12 +7,13 @@ half, refill, so one batch mixes many contexts. `view(hook)` looks like an
 iter_batches), so `train_sae` runs on it unchanged; `stream()` yields a dict of
 batches, one per hook, for training several SAEs from one pass.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -116,7 +117,9 @@ class OnlineActivations:
         per = max(1, int((self.pos[0] >= 0).sum()) if self.cfg.exclude_bos else self.tokens.shape[1])
         k = min(len(self.tokens), math.ceil(n / per))
         rows = torch.randperm(len(self.tokens), generator=g)[:k]
-        parts = [self.forward(rows[i : i + self.cfg.batch_contexts])[hook] for i in range(0, k, self.cfg.batch_contexts)]
+        parts = [
+            self.forward(rows[i : i + self.cfg.batch_contexts])[hook] for i in range(0, k, self.cfg.batch_contexts)
+        ]
         return torch.cat(parts)[:n]
 
     def norm_scale(self, hook: str) -> float:
@@ -129,11 +132,18 @@ class OnlineActivations:
 
     def meta(self) -> dict:
         dmeta = getattr(self.dataset, "meta", {})
-        return {"model": self.model_name, "model_path": self.model_path, "n_ctx": int(self.tokens.shape[1]),
-                "exclude_bos": self.cfg.exclude_bos, "prepend_bos": bool(dmeta.get("prepend_bos", True)),
-                "data": str(Path(self.dataset.folder).resolve()), "split": self.cfg.split, "online": True}
+        return {
+            "model": self.model_name,
+            "model_path": self.model_path,
+            "n_ctx": int(self.tokens.shape[1]),
+            "exclude_bos": self.cfg.exclude_bos,
+            "prepend_bos": bool(dmeta.get("prepend_bos", True)),
+            "data": str(Path(self.dataset.folder).resolve()),
+            "split": self.cfg.split,
+            "online": True,
+        }
 
-    def view(self, hook: str) -> "OnlineView":
+    def view(self, hook: str) -> OnlineView:
         if hook not in self.cfg.hooks:
             raise MonoscopeError(f"hook {hook} is not read by this source; it reads {', '.join(self.cfg.hooks)}")
         return OnlineView(self, hook)

@@ -11,14 +11,15 @@ Every vector leads back to its text through (document, position) and
 (context row, position). The reader streams shuffled batches with bounded
 memory (a few blocks at a time) and can resume at any batch number.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -105,10 +106,16 @@ class _ShardWriter:
         self._files: tuple[_ShardFile, _ShardFile] | None = None
 
     def add(self, acts: np.ndarray, index: np.ndarray) -> None:
-        sq = np.einsum("ij,ij->i", acts, acts, dtype=np.float64) if acts.dtype == np.float64 else np.einsum("ij,ij->i", acts, acts)
+        sq = (
+            np.einsum("ij,ij->i", acts, acts, dtype=np.float64)
+            if acts.dtype == np.float64
+            else np.einsum("ij,ij->i", acts, acts)
+        )
         sq_sum, batch_sum = float(sq.sum(dtype=np.float64)), acts.sum(0, dtype=np.float64)
         if not (np.isfinite(sq_sum) and np.isfinite(batch_sum).all()):  # any NaN/inf reaches these sums
-            raise MonoscopeError("activations contain NaN or inf; the model or its inputs are broken, store not written")
+            raise MonoscopeError(
+                "activations contain NaN or inf; the model or its inputs are broken, store not written"
+            )
         self.sum += batch_sum
         self.norm_sum += float(np.sqrt(sq, dtype=np.float64).sum())
         self.sq_sum += sq_sum
@@ -117,8 +124,10 @@ class _ShardWriter:
         while i < len(acts):
             if self._files is None:
                 k = len(self.shards)
-                self._files = (_ShardFile(self.folder / f"acts_{k:05d}.npy", self.dtype, self.d_in),
-                               _ShardFile(self.folder / f"index_{k:05d}.npy", np.dtype(np.int32), len(INDEX_COLUMNS)))
+                self._files = (
+                    _ShardFile(self.folder / f"acts_{k:05d}.npy", self.dtype, self.d_in),
+                    _ShardFile(self.folder / f"index_{k:05d}.npy", np.dtype(np.int32), len(INDEX_COLUMNS)),
+                )
             fa, fi = self._files
             take = min(len(acts) - i, self.shard_size - fa.n)
             fa.write(acts[i : i + take])
@@ -140,8 +149,16 @@ class _ShardWriter:
 
 
 @torch.no_grad()
-def harvest(model, dataset, out: Path | str, cfg: HarvestConfig | None = None, overwrite: bool = False,
-            model_name: str = "", model_path: str = "", progress: bool = True) -> "ActivationStore":
+def harvest(
+    model,
+    dataset,
+    out: Path | str,
+    cfg: HarvestConfig | None = None,
+    overwrite: bool = False,
+    model_name: str = "",
+    model_path: str = "",
+    progress: bool = True,
+) -> ActivationStore:
     """Run the model over a split and store the activations at one hook."""
     cfg = cfg or HarvestConfig()
     out = Path(out)
@@ -170,7 +187,9 @@ def harvest(model, dataset, out: Path | str, cfg: HarvestConfig | None = None, o
         _, cache = model.run_with_cache(t.to(device), names=[cfg.hook], stop_early=True)
         acts = cache[cfg.hook]
         if acts.dim() != 3:
-            raise MonoscopeError(f"hook {cfg.hook} gives shape {tuple(acts.shape)}; expected [batch, position, d] (pick a hook with one vector per token)")
+            raise MonoscopeError(
+                f"hook {cfg.hook} gives shape {tuple(acts.shape)}; expected [batch, position, d] (pick a hook with one vector per token)"
+            )
         d_in = acts.shape[-1]
         if writer is None:
             writer = _ShardWriter(out, d_in, cfg.shard_size, cfg.dtype)
@@ -214,12 +233,25 @@ def harvest(model, dataset, out: Path | str, cfg: HarvestConfig | None = None, o
     return ActivationStore(out)
 
 
-def write_store(out: Path | str, batches, hook: str = "synthetic", dtype: str = "float32", shard_size: int = 1 << 16,
-                meta: dict | None = None, overwrite: bool = False, progress: bool = False) -> "ActivationStore":
+def write_store(
+    out: Path | str,
+    batches,
+    hook: str = "synthetic",
+    dtype: str = "float32",
+    shard_size: int = 1 << 16,
+    meta: dict | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> ActivationStore:
     """A store from vectors that come from elsewhere (synthetic benchmarks, other tools): `batches` yields
     float arrays [n, d_in], or (vectors, index [n, 5]) pairs; without an index the index files stay zero and sparse."""
     out = Path(out)
-    if open_stage(out, "harvest", {"hook": hook, "dtype": dtype, "shard_size": shard_size, "source": "write_store", **(meta or {})}, overwrite):
+    if open_stage(
+        out,
+        "harvest",
+        {"hook": hook, "dtype": dtype, "shard_size": shard_size, "source": "write_store", **(meta or {})},
+        overwrite,
+    ):
         return ActivationStore(out)
     writer = None
     bar = tqdm(desc=f"write {hook}", unit="vec", unit_scale=True, disable=not progress)
@@ -239,13 +271,27 @@ def write_store(out: Path | str, batches, hook: str = "synthetic", dtype: str = 
         raise MonoscopeError("write_store got no vectors")
     writer.close()
     mean_norm = writer.norm_sum / writer.count
-    write_json(out / "meta.json", {
-        "format": "monoscope-activations/1", "model": "", "model_path": "", "hook": hook, "d_in": writer.d_in,
-        "count": writer.count, "dtype": dtype, "n_ctx": None, "exclude_bos": False, "index_columns": list(INDEX_COLUMNS),
-        **(meta or {}), "shards": writer.shards, "mean": (writer.sum / writer.count).tolist(), "mean_norm": mean_norm,
-        "mean_sq_norm": writer.sq_sum / writer.count,
-        "norm_scale": math.sqrt(writer.d_in) / mean_norm if mean_norm > 0 else 1.0,
-    })
+    write_json(
+        out / "meta.json",
+        {
+            "format": "monoscope-activations/1",
+            "model": "",
+            "model_path": "",
+            "hook": hook,
+            "d_in": writer.d_in,
+            "count": writer.count,
+            "dtype": dtype,
+            "n_ctx": None,
+            "exclude_bos": False,
+            "index_columns": list(INDEX_COLUMNS),
+            **(meta or {}),
+            "shards": writer.shards,
+            "mean": (writer.sum / writer.count).tolist(),
+            "mean_norm": mean_norm,
+            "mean_sq_norm": writer.sq_sum / writer.count,
+            "norm_scale": math.sqrt(writer.d_in) / mean_norm if mean_norm > 0 else 1.0,
+        },
+    )
     finish_stage(out)
     return ActivationStore(out)
 
@@ -267,7 +313,9 @@ class ActivationStore:
                 a = np.load(self.folder / s["acts"], mmap_mode="r")
                 i = np.load(self.folder / s["index"], mmap_mode="r")
             except (OSError, ValueError) as e:
-                raise MonoscopeError(f"activation shard {s['acts']} in {self.folder} is missing or corrupt: {e}") from None
+                raise MonoscopeError(
+                    f"activation shard {s['acts']} in {self.folder} is missing or corrupt: {e}"
+                ) from None
             if a.shape != (s["n"], self.d_in) or i.shape != (s["n"], 5):
                 raise MonoscopeError(f"shard {s['acts']} has shape {a.shape}, expected ({s['n']}, {self.d_in})")
             self._acts.append(a)
@@ -339,7 +387,7 @@ class ActivationStore:
             fh.seek(offset + a * self.d_in * arr.dtype.itemsize)
             return np.fromfile(fh, dtype=arr.dtype, count=(b - a) * self.d_in).reshape(b - a, self.d_in)
 
-    def select_shards(self, shards) -> "ActivationStore":
+    def select_shards(self, shards) -> ActivationStore:
         """A view holding only some shards (e.g. one rank's share under data-parallel training)."""
         import copy
 
@@ -362,8 +410,16 @@ class ActivationStore:
                 out.append((s, a, min(sh["n"], a + block)))
         return out
 
-    def iter_batches(self, batch_size: int, seed: int = 0, start_batch: int = 0, block: int = 4096,
-                     group_blocks: int = 16, epochs: int | None = None, pin_memory: bool = False) -> Iterator[torch.Tensor]:
+    def iter_batches(
+        self,
+        batch_size: int,
+        seed: int = 0,
+        start_batch: int = 0,
+        block: int = 4096,
+        group_blocks: int = 16,
+        epochs: int | None = None,
+        pin_memory: bool = False,
+    ) -> Iterator[torch.Tensor]:
         """Endless shuffled batches (or `epochs` passes). Memory: `group_blocks * block` vectors.
 
         Each epoch permutes blocks across shards, then rows within each group of

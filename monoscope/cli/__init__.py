@@ -1,4 +1,5 @@
 """The `monoscope` command: one sub-command per stage; each parses arguments and calls the library."""
+
 from __future__ import annotations
 
 import argparse

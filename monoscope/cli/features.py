@@ -1,4 +1,5 @@
 """Sub-commands for feature evidence: analyze (→ feature store), dashboard (static pages), serve (local browser)."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,10 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("analyze", help="one streaming pass: every feature's examples, histograms, logit effects, neighbours → SQLite store")
+    p = sub.add_parser(
+        "analyze",
+        help="one streaming pass: every feature's examples, histograms, logit effects, neighbours → SQLite store",
+    )
     p.add_argument("--sae", required=True, help="SAE folder or run folder")
     p.add_argument("--tokens", type=float, default=1e6, help="tokens to analyse")
     p.add_argument("--out", default=None, help="output folder (default RUN/analysis)")
@@ -16,7 +20,9 @@ def register(sub) -> None:
     p.add_argument("--top-k", type=int, default=20, help="top examples per feature")
     p.add_argument("--before", type=int, default=12, help="context tokens shown before the active token")
     p.add_argument("--after", type=int, default=4, help="context tokens shown after it")
-    p.add_argument("--ablate-examples", type=int, default=3, help="top examples per feature with per-token ablation effects")
+    p.add_argument(
+        "--ablate-examples", type=int, default=3, help="top examples per feature with per-token ablation effects"
+    )
     p.add_argument("--batch-contexts", type=int, default=32)
     p.add_argument("--overwrite", action="store_true", help="replace a store made for another SAE or configuration")
     p.add_argument("--device", default="cpu")
@@ -46,8 +52,16 @@ def cmd_analyze(a) -> int:
     from monoscope.run import load_run
 
     run = load_run(a.sae, a.model, a.data, a.device)
-    cfg = AnalysisConfig(tokens=int(a.tokens), split=a.split, top_k=a.top_k, before=a.before, after=a.after,
-                         ablate_examples=a.ablate_examples, batch_contexts=a.batch_contexts, device=a.device)
+    cfg = AnalysisConfig(
+        tokens=int(a.tokens),
+        split=a.split,
+        top_k=a.top_k,
+        before=a.before,
+        after=a.after,
+        ablate_examples=a.ablate_examples,
+        batch_contexts=a.batch_contexts,
+        device=a.device,
+    )
     s = analyze(run, a.out, cfg, a.overwrite, progress=not a.quiet)
     print(json.dumps(s))
     return 0

@@ -1,4 +1,5 @@
 """Sub-commands of the main pipeline: data, train-model, harvest, train-sae, eval, demo."""
+
 from __future__ import annotations
 
 import argparse
@@ -48,10 +49,19 @@ def register(sub) -> None:
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     p.add_argument("--shard-size", type=int, default=1 << 16)
-    p.add_argument("--module-paths", default=None,
-                   help="Hugging Face architectures without a built-in map: layers=PATH,embed=PATH,attn=PATH,mlp=PATH,mlp_down=PATH")
-    p.add_argument("--module-path", default=None, help="read the output of this module (of a Hugging Face model) as the hook")
-    p.add_argument("--model-dtype", default="float32", help="forward precision of a Hugging Face model: float32, bfloat16, float16 (CUDA)")
+    p.add_argument(
+        "--module-paths",
+        default=None,
+        help="Hugging Face architectures without a built-in map: layers=PATH,embed=PATH,attn=PATH,mlp=PATH,mlp_down=PATH",
+    )
+    p.add_argument(
+        "--module-path", default=None, help="read the output of this module (of a Hugging Face model) as the hook"
+    )
+    p.add_argument(
+        "--model-dtype",
+        default="float32",
+        help="forward precision of a Hugging Face model: float32, bfloat16, float16 (CUDA)",
+    )
     _common(p)
     p.set_defaults(func=cmd_harvest)
 
@@ -60,21 +70,38 @@ def register(sub) -> None:
     p.add_argument("--arch", default="relu", help="SAE architecture")
     p.add_argument("--d-sae", type=int, default=1024)
     p.add_argument("--k", type=int, default=None, help="active latents (TopK family)")
-    p.add_argument("--widths", default="", help="matryoshka: nested prefix widths, e.g. 64,256,1024 (default d_sae/64,/16,/4)")
+    p.add_argument(
+        "--widths", default="", help="matryoshka: nested prefix widths, e.g. 64,256,1024 (default d_sae/64,/16,/4)"
+    )
     p.add_argument("--l1", "--sparsity-coef", dest="sparsity_coef", type=float, default=3.3)
     p.add_argument("--vectors", type=float, default=1e6, help="training vectors")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--auxk-coef", type=float, default=None, help="AuxK weight on dead latents (TopK family; default 1/32)")
-    p.add_argument("--dead-window", type=int, default=None,
-                   help="vectors without a firing after which a latent counts as dead (AuxK, resampling; default 200000)")
+    p.add_argument(
+        "--auxk-coef", type=float, default=None, help="AuxK weight on dead latents (TopK family; default 1/32)"
+    )
+    p.add_argument(
+        "--dead-window",
+        type=int,
+        default=None,
+        help="vectors without a firing after which a latent counts as dead (AuxK, resampling; default 200000)",
+    )
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps between atomic checkpoints")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--distributed", action="store_true",
-                   help="data-parallel over the ranks torchrun starts (gloo on CPU, NCCL on CUDA); --batch-size is the global batch")
-    p.add_argument("--dist-timeout", type=float, default=120.0, help="seconds a rank waits for the others before giving up")
-    p.add_argument("--sweep", default=None, metavar="FILE",
-                   help="YAML/TOML list of SAEs trained together on one pass over the store (then a frontier plot)")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over the ranks torchrun starts (gloo on CPU, NCCL on CUDA); --batch-size is the global batch",
+    )
+    p.add_argument(
+        "--dist-timeout", type=float, default=120.0, help="seconds a rank waits for the others before giving up"
+    )
+    p.add_argument(
+        "--sweep",
+        default=None,
+        metavar="FILE",
+        help="YAML/TOML list of SAEs trained together on one pass over the store (then a frontier plot)",
+    )
     p.add_argument("--model", default=None, help="sweep frontier: model folder (default: from the store's metadata)")
     p.add_argument("--data", default=None, help="sweep frontier: data folder (default: from the store's metadata)")
     p.add_argument("--eval-contexts", type=int, default=256, help="sweep frontier: validation contexts per SAE")
@@ -103,8 +130,18 @@ def register(sub) -> None:
 def cmd_data(a) -> int:
     from monoscope.data.dataset import DataConfig, build_dataset
 
-    ds = build_dataset(a.out, DataConfig(corpus=a.corpus, vocab_size=a.vocab_size, n_ctx=a.n_ctx, seed=a.seed,
-                                         text_field=a.text_field, domain_field=a.domain_field), a.overwrite)
+    ds = build_dataset(
+        a.out,
+        DataConfig(
+            corpus=a.corpus,
+            vocab_size=a.vocab_size,
+            n_ctx=a.n_ctx,
+            seed=a.seed,
+            text_field=a.text_field,
+            domain_field=a.domain_field,
+        ),
+        a.overwrite,
+    )
     print(json.dumps({k: ds.meta[k] for k in ("vocab_size", "train_tokens", "val_tokens", "train_repeat")}))
     return 0
 
@@ -115,9 +152,21 @@ def cmd_train_model(a) -> int:
     from monoscope.models.transformer import GPTConfig
 
     ds = Dataset(a.data)
-    cfg = ModelTrainConfig(model=GPTConfig(vocab_size=ds.meta["vocab_size"], n_ctx=ds.meta["n_ctx"], d_model=a.d_model,
-                                           d_mlp=a.d_mlp, n_heads=a.heads, n_layers=a.layers),
-                           steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, device=a.device)
+    cfg = ModelTrainConfig(
+        model=GPTConfig(
+            vocab_size=ds.meta["vocab_size"],
+            n_ctx=ds.meta["n_ctx"],
+            d_model=a.d_model,
+            d_mlp=a.d_mlp,
+            n_heads=a.heads,
+            n_layers=a.layers,
+        ),
+        steps=a.steps,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        seed=a.seed,
+        device=a.device,
+    )
     train_model(ds, a.out, cfg, a.overwrite, progress=not a.quiet)
     print(Path(a.out, "train_summary.json").read_text().strip())
     return 0
@@ -129,7 +178,11 @@ def cmd_harvest(a) -> int:
     from monoscope.models import load_model
 
     ds = Dataset(a.data)
-    if getattr(a, "module_paths", None) or getattr(a, "module_path", None) or getattr(a, "model_dtype", "float32") != "float32":
+    if (
+        getattr(a, "module_paths", None)
+        or getattr(a, "module_path", None)
+        or getattr(a, "model_dtype", "float32") != "float32"
+    ):
         from monoscope.models.hf import HFModel
 
         model = HFModel.load(a.model, device=a.device, dtype=a.model_dtype, arch=a.module_paths)
@@ -138,11 +191,21 @@ def cmd_harvest(a) -> int:
             a.hook = a.module_path
     else:
         model = load_model(a.model, a.device)
-    store = harvest(model, ds, a.out, HarvestConfig(hook=a.hook, split=a.split, max_tokens=a.max_tokens, dtype=a.dtype,
-                                                    shard_size=a.shard_size, device=a.device), a.overwrite,
-                    model_name=getattr(getattr(model, "cfg", None), "model_name", str(a.model)),
-                    model_path=str(Path(a.model).resolve()), progress=not a.quiet)
-    print(json.dumps({"hook": store.hook, "count": store.count, "d_in": store.d_in, "shards": len(store.meta["shards"])}))
+    store = harvest(
+        model,
+        ds,
+        a.out,
+        HarvestConfig(
+            hook=a.hook, split=a.split, max_tokens=a.max_tokens, dtype=a.dtype, shard_size=a.shard_size, device=a.device
+        ),
+        a.overwrite,
+        model_name=getattr(getattr(model, "cfg", None), "model_name", str(a.model)),
+        model_path=str(Path(a.model).resolve()),
+        progress=not a.quiet,
+    )
+    print(
+        json.dumps({"hook": store.hook, "count": store.count, "d_in": store.d_in, "shards": len(store.meta["shards"])})
+    )
     return 0
 
 
@@ -154,13 +217,24 @@ def cmd_train_sae(a) -> int:
     if getattr(a, "sweep", None):
         return _train_sweep(a, store)
     extra = {k: v for k, v in (("auxk_coef", a.auxk_coef), ("dead_window", a.dead_window)) if v is not None}
-    cfg = TrainConfig(sae=SAEConfig(a.arch, store.d_in, a.d_sae, k=a.k, matryoshka_widths=a.widths), total_vectors=int(a.vectors), batch_size=a.batch_size,
-                      lr=a.lr, sparsity_coef=a.sparsity_coef, checkpoint_every=a.checkpoint_every, seed=a.seed, device=a.device,
-                      **extra)
+    cfg = TrainConfig(
+        sae=SAEConfig(a.arch, store.d_in, a.d_sae, k=a.k, matryoshka_widths=a.widths),
+        total_vectors=int(a.vectors),
+        batch_size=a.batch_size,
+        lr=a.lr,
+        sparsity_coef=a.sparsity_coef,
+        checkpoint_every=a.checkpoint_every,
+        seed=a.seed,
+        device=a.device,
+        **extra,
+    )
     if getattr(a, "distributed", False):
         from monoscope.sae.distributed import train_sae_distributed
 
-        if train_sae_distributed(store, a.out, cfg, a.overwrite, progress=not a.quiet, timeout_s=a.dist_timeout) is not None:
+        if (
+            train_sae_distributed(store, a.out, cfg, a.overwrite, progress=not a.quiet, timeout_s=a.dist_timeout)
+            is not None
+        ):
             print(Path(a.out, "train_summary.json").read_text().strip())
         return 0
     train_sae(store, a.out, cfg, a.overwrite, progress=not a.quiet)
@@ -178,7 +252,9 @@ def _train_sweep(a, store) -> int:
         from monoscope.evals import EvalConfig
         from monoscope.frontier import run_frontier
 
-        r = run_frontier(a.out, a.model, a.data, EvalConfig(n_contexts=a.eval_contexts, device=a.device), progress=not a.quiet)
+        r = run_frontier(
+            a.out, a.model, a.data, EvalConfig(n_contexts=a.eval_contexts, device=a.device), progress=not a.quiet
+        )
         for row in r["rows"]:
             print(json.dumps({k: row[k] for k in ("name", "l0", "fvu", "loss_recovered", "dead_fraction")}))
         print(f"frontier: {Path(a.out) / 'frontier.png'}")
@@ -195,8 +271,15 @@ def cmd_eval(a) -> int:
     if a.out:
         r = run_eval(run.model, run.sae, run.dataset, Path(a.out), cfg, a.overwrite, progress=not a.quiet)
     else:
-        r = evaluate(run.model, run.sae, run.dataset.split("val").tokens, run.hook, cfg, bos_id=run.dataset.bos_id,
-                     progress=not a.quiet)
+        r = evaluate(
+            run.model,
+            run.sae,
+            run.dataset.split("val").tokens,
+            run.hook,
+            cfg,
+            bos_id=run.dataset.bos_id,
+            progress=not a.quiet,
+        )
     r = {k: v for k, v in r.items() if k != "log10_density"}
     print(json.dumps(r, indent=2))
     return 0

@@ -1,4 +1,5 @@
 """Sub-commands for real models and scale: data-hf (HF datasets + a model's tokenizer), train-online (no store)."""
+
 from __future__ import annotations
 
 import json
@@ -7,14 +8,18 @@ from pathlib import Path
 
 def register(sub) -> None:
     p = sub.add_parser("data-hf", help="tokenise a local or hub dataset with a Hugging Face model's tokenizer")
-    p.add_argument("--source", required=True, help="file, folder or glob (json/jsonl/csv/parquet/txt), or a hub dataset name")
+    p.add_argument(
+        "--source", required=True, help="file, folder or glob (json/jsonl/csv/parquet/txt), or a hub dataset name"
+    )
     p.add_argument("--tokenizer", required=True, help="model folder (or hub id) whose tokenizer the subject model uses")
     p.add_argument("--text-column", default="text")
     p.add_argument("--domain-column", default="", help="optional column with a label per document")
     p.add_argument("--split", default="train", help="split of a hub dataset")
     p.add_argument("--subset", default="", help="configuration of a hub dataset")
     p.add_argument("--n-ctx", type=int, default=128, help="context size (recorded as the SAE's context_size)")
-    p.add_argument("--no-prepend-bos", dest="prepend_bos", action="store_false", help="do not start each context with BOS")
+    p.add_argument(
+        "--no-prepend-bos", dest="prepend_bos", action="store_false", help="do not start each context with BOS"
+    )
     p.add_argument("--max-tokens", type=int, default=0, help="stop after this many training tokens (0 = all)")
     p.add_argument("--val-fraction", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
@@ -23,7 +28,9 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_data_hf)
 
-    p = sub.add_parser("train-online", help="train SAEs on activations straight from the model (one forward pass feeds all hooks)")
+    p = sub.add_parser(
+        "train-online", help="train SAEs on activations straight from the model (one forward pass feeds all hooks)"
+    )
     p.add_argument("--model", required=True, help="model folder (monoscope or Hugging Face)")
     p.add_argument("--data", required=True, help="data folder (monoscope data or data-hf)")
     p.add_argument("--hook", action="append", required=True, help="hook point; repeat for several SAEs")
@@ -48,8 +55,19 @@ def register(sub) -> None:
 def cmd_data_hf(a) -> int:
     from monoscope.data.hf import HFDataConfig, build_hf_dataset
 
-    cfg = HFDataConfig(a.source, a.tokenizer, a.text_column, a.domain_column, a.split, a.subset, a.n_ctx, a.prepend_bos,
-                       a.max_tokens, a.val_fraction, a.seed)
+    cfg = HFDataConfig(
+        a.source,
+        a.tokenizer,
+        a.text_column,
+        a.domain_column,
+        a.split,
+        a.subset,
+        a.n_ctx,
+        a.prepend_bos,
+        a.max_tokens,
+        a.val_fraction,
+        a.seed,
+    )
     ds = build_hf_dataset(a.out, cfg, a.overwrite, progress=not a.quiet)
     print(json.dumps({k: ds.meta[k] for k in ("vocab_size", "train_tokens", "val_tokens", "n_ctx", "prepend_bos")}))
     return 0
@@ -64,13 +82,31 @@ def cmd_train_online(a) -> int:
 
     ds = Dataset(a.data)
     model = load_model(a.model, a.device)
-    src = OnlineActivations(model, ds, OnlineConfig(hooks=a.hook, batch_contexts=a.batch_contexts, buffer_vectors=a.buffer,
-                                                    device=a.device, dtype=a.model_dtype),
-                            model_name=getattr(model.cfg, "model_name", str(a.model)), model_path=str(Path(a.model).resolve()))
-    jobs = [Job(h, Path(a.out) / h, TrainConfig(sae=SAEConfig(a.arch, src.d_in(h), a.d_sae, k=a.k), total_vectors=int(a.vectors),
-                                                batch_size=a.batch_size, lr=a.lr, sparsity_coef=a.sparsity_coef, seed=a.seed,
-                                                device=a.device))
-            for h in a.hook]
+    src = OnlineActivations(
+        model,
+        ds,
+        OnlineConfig(
+            hooks=a.hook, batch_contexts=a.batch_contexts, buffer_vectors=a.buffer, device=a.device, dtype=a.model_dtype
+        ),
+        model_name=getattr(model.cfg, "model_name", str(a.model)),
+        model_path=str(Path(a.model).resolve()),
+    )
+    jobs = [
+        Job(
+            h,
+            Path(a.out) / h,
+            TrainConfig(
+                sae=SAEConfig(a.arch, src.d_in(h), a.d_sae, k=a.k),
+                total_vectors=int(a.vectors),
+                batch_size=a.batch_size,
+                lr=a.lr,
+                sparsity_coef=a.sparsity_coef,
+                seed=a.seed,
+                device=a.device,
+            ),
+        )
+        for h in a.hook
+    ]
     train_online(src, jobs, a.overwrite, progress=not a.quiet, seed=a.seed)
     for j in jobs:
         print(json.dumps({"hook": j.hook, **json.loads((Path(j.out) / "train_summary.json").read_text())}))

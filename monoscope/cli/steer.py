@@ -1,4 +1,5 @@
 """Sub-commands that use features: steer, effects, monitor, design, domain-features."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,20 @@ def register(sub) -> None:
     g.add_argument("--scale", type=float, help="multiply the activation by this factor")
     g.add_argument("--ablate", action="store_true", help="zero the feature")
     g.add_argument("--add", type=float, metavar="STRENGTH", help="add the unit decoder direction times STRENGTH")
-    p.add_argument("--positions", default="all", help="'all' (BOS excepted) or comma-separated positions; negative counts from the end")
-    p.add_argument("--no-error-term", action="store_true", help="splice the bare reconstruction (default keeps x - SAE(x))")
-    p.add_argument("--max-act", type=float, default=None, help="max activation for '10x' clamps (default: measured on the val split)")
+    p.add_argument(
+        "--positions",
+        default="all",
+        help="'all' (BOS excepted) or comma-separated positions; negative counts from the end",
+    )
+    p.add_argument(
+        "--no-error-term", action="store_true", help="splice the bare reconstruction (default keeps x - SAE(x))"
+    )
+    p.add_argument(
+        "--max-act",
+        type=float,
+        default=None,
+        help="max activation for '10x' clamps (default: measured on the val split)",
+    )
     p.add_argument("--max-act-contexts", type=int, default=256)
     p.add_argument("--prompt", required=True)
     p.add_argument("--max-new-tokens", type=int, default=24)
@@ -40,7 +52,9 @@ def register(sub) -> None:
     _run_args(p)
     p.add_argument("--feature", type=int, required=True)
     p.add_argument("--text", required=True)
-    p.add_argument("--position", type=int, default=None, help="position for the contributions (default: where the feature peaks)")
+    p.add_argument(
+        "--position", type=int, default=None, help="position for the contributions (default: where the feature peaks)"
+    )
     p.add_argument("--top", type=int, default=10)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_effects)
@@ -51,7 +65,12 @@ def register(sub) -> None:
     p.add_argument("--threshold", type=float, default=0.0, help="report activations above this")
     p.add_argument("files", nargs="+", metavar="FILE", help="text files (one document each) or .jsonl files")
     p.add_argument("--text-field", default="text", help="JSONL field holding the text")
-    p.add_argument("--on-error", choices=["stop", "skip"], default="stop", help="at a bad file or line: stop, or report it and go on")
+    p.add_argument(
+        "--on-error",
+        choices=["stop", "skip"],
+        default="stop",
+        help="at a bad file or line: stop, or report it and go on",
+    )
     p.add_argument("--context", type=int, default=8, help="tokens of context on each side of a hit")
     p.add_argument("--batch-contexts", type=int, default=32)
     p.add_argument("--out", default=None, help="write the JSON lines here instead of stdout")
@@ -67,8 +86,15 @@ def register(sub) -> None:
     p.add_argument("--top-k", type=int, default=64)
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init", choices=["random", "corpus"], default="random", help="start from random tokens or the best corpus example")
-    p.add_argument("--corpus-contexts", type=int, default=256, help="validation contexts searched for the best corpus example")
+    p.add_argument(
+        "--init",
+        choices=["random", "corpus"],
+        default="random",
+        help="start from random tokens or the best corpus example",
+    )
+    p.add_argument(
+        "--corpus-contexts", type=int, default=256, help="validation contexts searched for the best corpus example"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_design)
 
@@ -107,11 +133,16 @@ def cmd_steer(a) -> int:
     run = _load(a)
     edits = _edits(a, run.sae.d_sae)
     cfg = SampleConfig(max_new_tokens=a.max_new_tokens, temperature=a.temperature, top_k=a.top_k, seed=a.seed)
-    r = steered_generation(run, edits, a.prompt, cfg, not a.no_error_term, a.max_act, a.max_act_contexts, progress=not a.quiet)
+    r = steered_generation(
+        run, edits, a.prompt, cfg, not a.no_error_term, a.max_act, a.max_act_contexts, progress=not a.quiet
+    )
     if a.json:
         print(json.dumps(r))
     else:
-        desc = "; ".join(f"{e['op']} feature {e['feature']}" + ("" if e["op"] == "ablate" else f" {e['value']:.4g}") for e in r["edits"])
+        desc = "; ".join(
+            f"{e['op']} feature {e['feature']}" + ("" if e["op"] == "ablate" else f" {e['value']:.4g}")
+            for e in r["edits"]
+        )
         print(format_side_by_side(r, desc + ("" if r["error_term"] else " (no error term)")), end="")
     return 0
 
@@ -129,14 +160,18 @@ def cmd_effects(a) -> int:
         d = "" if t["delta_logp"] is None else f"{t['delta_logp']:+9.4f}"
         print(f"{t['position']:>4}  {repr(t['token'])[1:-1][:16]:<16} {t['activation']:8.3f} {d:>9}")
     c = r["contribution"]
-    print(f"\ncontribution at position {c['position']} ({c['token']!r}, activation {c['activation']:.3f}): "
-          f"|feature out| {c['feature_output_norm']:.3f} of |layer out| {c['layer_output_norm']:.3f} (|error out| {c['error_output_norm']:.3f})")
+    print(
+        f"\ncontribution at position {c['position']} ({c['token']!r}, activation {c['activation']:.3f}): "
+        f"|feature out| {c['feature_output_norm']:.3f} of |layer out| {c['layer_output_norm']:.3f} (|error out| {c['error_output_norm']:.3f})"
+    )
     print("direct logit effect, promoted: " + ", ".join(f"{t!r} {v:+.3f}" for t, v in c["top_promoted"]))
     print("direct logit effect, suppressed: " + ", ".join(f"{t!r} {v:+.3f}" for t, v in c["top_suppressed"]))
     corr = c["direct_vs_total_corr"]
     print(f"direct vs total (ablation) effect on logits, correlation: {'n/a' if corr is None else f'{corr:.3f}'}")
-    print(f"check: terms sum to the layer output within {c['check']['layer_output_max_abs_gap']:.2e}, "
-          f"to the logits within {c['check']['logits_max_abs_gap']:.2e}")
+    print(
+        f"check: terms sum to the layer output within {c['check']['layer_output_max_abs_gap']:.2e}, "
+        f"to the logits within {c['check']['logits_max_abs_gap']:.2e}"
+    )
     return 0
 
 
@@ -145,15 +180,29 @@ def cmd_monitor(a) -> int:
     from monoscope.steer.edits import parse_features
     from monoscope.steer.monitor import MonitorConfig, monitor_files
 
-    cfg = MonitorConfig(features=parse_features(a.features), threshold=a.threshold, text_field=a.text_field,
-                        on_error=a.on_error, context_tokens=a.context, batch_contexts=a.batch_contexts)
+    cfg = MonitorConfig(
+        features=parse_features(a.features),
+        threshold=a.threshold,
+        text_field=a.text_field,
+        on_error=a.on_error,
+        context_tokens=a.context,
+        batch_contexts=a.batch_contexts,
+    )
     if a.out and Path(a.out).exists() and not a.overwrite:
         raise MonoscopeError(f"{a.out} exists; pass --overwrite or choose another --out")
     run = _load(a)
     out = open(Path(a.out).with_name(Path(a.out).name + ".tmp"), "w", encoding="utf-8") if a.out else sys.stdout
     try:
-        summary = monitor_files(run.model, run.sae, run.dataset.tokenizer, run.dataset.bos_id, a.files, cfg,
-                                lambda h: out.write(json.dumps(h, ensure_ascii=False) + "\n"), run.hook)
+        summary = monitor_files(
+            run.model,
+            run.sae,
+            run.dataset.tokenizer,
+            run.dataset.bos_id,
+            a.files,
+            cfg,
+            lambda h: out.write(json.dumps(h, ensure_ascii=False) + "\n"),
+            run.hook,
+        )
         out.write(json.dumps({"summary": summary}, ensure_ascii=False) + "\n")
     finally:
         if a.out:
@@ -178,8 +227,10 @@ def cmd_design(a) -> int:
     for s in r["sequences"]:
         print(f"  activation {s['activation']:8.3f}  {s['text']!r}")
     cb = r["corpus_best"]
-    print(f"best corpus example (first {cb['contexts_searched']} val contexts): activation {cb['activation']:.3f}, "
-          f"context {cb['context']} position {cb['position']}, ending {cb['text_tail']!r}")
+    print(
+        f"best corpus example (first {cb['contexts_searched']} val contexts): activation {cb['activation']:.3f}, "
+        f"context {cb['context']} position {cb['position']}, ending {cb['text_tail']!r}"
+    )
     print(f"designed - corpus best: {r['designed_minus_corpus']:+.3f}")
     return 0
 
@@ -190,6 +241,16 @@ def cmd_domain_features(a) -> int:
     run = _load(a)
     fs = find_domain_features(run.model, run.sae, run.hook, run.dataset, a.split, a.contexts, progress=not a.quiet)
     for f in fs.values():
-        print(json.dumps({"domain": f.domain, "feature": f.feature, "cohen_d": round(f.cohen_d, 3),
-                          "precision": round(f.precision, 3), "recall": round(f.recall, 3), "tokens": f.tokens}))
+        print(
+            json.dumps(
+                {
+                    "domain": f.domain,
+                    "feature": f.feature,
+                    "cohen_d": round(f.cohen_d, 3),
+                    "precision": round(f.precision, 3),
+                    "recall": round(f.recall, 3),
+                    "tokens": f.tokens,
+                }
+            )
+        )
     return 0

@@ -1,4 +1,5 @@
 """`monoscope toy EXPERIMENT`: superposition toy models, JL packings, compressed sensing, SAE recovery."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,11 @@ EXPERIMENT_HELP = "geometry, importance, phase, dimensionality, jl, compressed-s
 
 
 def register(sub) -> None:
-    p = sub.add_parser("toy", help="toy experiments on superposition (no language model needed)",
-                       description="Run one toy experiment; writes PNG figures and EXPERIMENT.json into --out.")
+    p = sub.add_parser(
+        "toy",
+        help="toy experiments on superposition (no language model needed)",
+        description="Run one toy experiment; writes PNG figures and EXPERIMENT.json into --out.",
+    )
     p.add_argument("experiment", metavar="EXPERIMENT", help=EXPERIMENT_HELP)
     p.add_argument("--out", default=None, help="output folder (default runs/toy/EXPERIMENT)")
     p.add_argument("--n", dest="n_features", type=int, default=None, help="features n (toy models, compressed sensing)")
@@ -34,11 +38,39 @@ def register(sub) -> None:
 def cmd_toy(a) -> int:
     from monoscope.toy import run_experiment
 
-    keys = ("n_features", "m_hidden", "sparsities", "dims", "eps", "n_true", "d", "d_sae", "vectors", "archs",
-            "steps", "batch_size", "seeds", "seed")
-    res = run_experiment(a.experiment, a.out, overwrite=a.overwrite, progress=not a.quiet, threads=a.threads,
-                         **{k: getattr(a, k) for k in keys})
+    keys = (
+        "n_features",
+        "m_hidden",
+        "sparsities",
+        "dims",
+        "eps",
+        "n_true",
+        "d",
+        "d_sae",
+        "vectors",
+        "archs",
+        "steps",
+        "batch_size",
+        "seeds",
+        "seed",
+    )
+    res = run_experiment(
+        a.experiment,
+        a.out,
+        overwrite=a.overwrite,
+        progress=not a.quiet,
+        threads=a.threads,
+        **{k: getattr(a, k) for k in keys},
+    )
     out = a.out or f"runs/toy/{a.experiment}"
-    print(json.dumps({"experiment": res["experiment"], "seconds": res["seconds"], "out": str(out),
-                      "figures": res.get("figures", [])}))
+    print(
+        json.dumps(
+            {
+                "experiment": res["experiment"],
+                "seconds": res["seconds"],
+                "out": str(out),
+                "figures": res.get("figures", []),
+            }
+        )
+    )
     return 0

@@ -24,8 +24,13 @@ def create_app(store: FeatureStore, live: LiveModel | None = None):
     except ImportError as e:
         raise MonoscopeError(f"the browser needs FastAPI and uvicorn: pip install 'monoscope[serve]' ({e})") from None
 
-    links = Links(feature=lambda j: f"/feature/{j}", home="/", search="/search", live="/live" if live else None,
-                  inline_assets=False)
+    links = Links(
+        feature=lambda j: f"/feature/{j}",
+        home="/",
+        search="/search",
+        live="/live" if live else None,
+        inline_assets=False,
+    )
     app = FastAPI(title="monoscope", docs_url=None, redoc_url=None, openapi_url=None)
     lock = threading.Lock()  # one live forward pass at a time: torch already uses every core
 
@@ -36,8 +41,10 @@ def create_app(store: FeatureStore, live: LiveModel | None = None):
     async def http_error(request: Request, exc: HTTPException):
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-        return HTMLResponse(not_found_page(str(exc.detail), links) if exc.status_code == 404 else str(exc.detail),
-                            status_code=exc.status_code)
+        return HTMLResponse(
+            not_found_page(str(exc.detail), links) if exc.status_code == 404 else str(exc.detail),
+            status_code=exc.status_code,
+        )
 
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -72,8 +79,12 @@ def create_app(store: FeatureStore, live: LiveModel | None = None):
     def api_features(sort: str = "index", desc: int | None = None, offset: int = 0, limit: int = 100):
         if sort not in SORTS:
             raise HTTPException(422, f"sort must be one of {', '.join(SORTS)}")
-        return store.list(sort=sort, limit=max(1, min(limit, 1000)), offset=max(0, offset),
-                          descending=None if desc is None else bool(desc))
+        return store.list(
+            sort=sort,
+            limit=max(1, min(limit, 1000)),
+            offset=max(0, offset),
+            descending=None if desc is None else bool(desc),
+        )
 
     @app.get("/api/feature/{i}")
     def api_feature(i: int):
@@ -85,6 +96,7 @@ def create_app(store: FeatureStore, live: LiveModel | None = None):
         return store.search_token(q[:200])
 
     if live is not None:
+
         @app.get("/live", response_class=HTMLResponse)
         def live_text():
             return live_page(store, links, live.max_chars)
@@ -107,8 +119,9 @@ def create_app(store: FeatureStore, live: LiveModel | None = None):
     return app
 
 
-def open_browser_state(sae: Path | str, store_path: Path | str | None = None, live: bool = True,
-                       device: str = "cpu") -> tuple[FeatureStore, LiveModel | None]:
+def open_browser_state(
+    sae: Path | str, store_path: Path | str | None = None, live: bool = True, device: str = "cpu"
+) -> tuple[FeatureStore, LiveModel | None]:
     """The store for an SAE (refused if built for other weights) and, with `live`, the model and SAE."""
     from monoscope.features.analysis import default_out
     from monoscope.features.live import live_model

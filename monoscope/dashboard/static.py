@@ -1,4 +1,5 @@
 """The offline dashboard: an index and one page per feature, opened straight from disk with no network at all."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,12 +14,19 @@ from monoscope.io import write_json, write_text
 MARK = "monoscope_dashboard.json"
 
 
-def write_dashboard(store: FeatureStore, out: Path | str, overwrite: bool = False, progress: bool = True,
-                    features: list[int] | None = None) -> Path:
+def write_dashboard(
+    store: FeatureStore,
+    out: Path | str,
+    overwrite: bool = False,
+    progress: bool = True,
+    features: list[int] | None = None,
+) -> Path:
     """Write OUT/index.html and OUT/features/<i>.html; every page inlines its CSS, JS and SVG plots."""
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / MARK).exists() and not overwrite:
-        raise MonoscopeError(f"{out} exists and was not made by monoscope dashboard; pass --overwrite or choose another --out")
+        raise MonoscopeError(
+            f"{out} exists and was not made by monoscope dashboard; pass --overwrite or choose another --out"
+        )
     (out / "features").mkdir(parents=True, exist_ok=True)
     index_links = Links(feature=lambda j: f"features/{j}.html", home="index.html")
     page_links = Links(feature=lambda j: f"{j}.html", home="../index.html")

@@ -5,6 +5,7 @@ sources, documentation and test data. Each document keeps a *domain* label so
 that later analyses can test features against a known context (python code,
 English prose, CJK text, base64, hex, html, email, xml).
 """
+
 from __future__ import annotations
 
 import ast
@@ -15,9 +16,9 @@ import hashlib
 import json
 import sysconfig
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from monoscope.errors import MonoscopeError
 
@@ -106,7 +107,11 @@ def _prose(root: Path, exclude: set[str]) -> Iterator[tuple[str, str]]:
             tree = ast.parse(_read(p))
         except (SyntaxError, ValueError):
             continue
-        docs = [ast.get_docstring(n) for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+        docs = [
+            ast.get_docstring(n)
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
         docs = [d for d in docs if d and len(d) > 80]
         if docs:
             yield "\n\n".join(docs) + "\n", str(p.relative_to(root)) + "#docstrings"
@@ -120,9 +125,27 @@ def _files(root: Path, patterns: Iterable[str]) -> list[Path]:
 
 
 def _binary_files(root: Path) -> list[Path]:
-    pats = ["test/audiodata/*", "test/imghdrdata/*", "ensurepip/_bundled/*.whl", "test/*.png", "test/*.gif", "test/*.wav",
-            "test/*.aif*", "test/*.bmp", "test/*.zip", "test/*.gz", "test/*.bz2", "test/*.xz", "idlelib/Icons/*", "test/*.der",
-            "test/*.pem", "test/*.tar", "test/*.jpg", "tkinter/*.gif", "test/**/*.pck"]
+    pats = [
+        "test/audiodata/*",
+        "test/imghdrdata/*",
+        "ensurepip/_bundled/*.whl",
+        "test/*.png",
+        "test/*.gif",
+        "test/*.wav",
+        "test/*.aif*",
+        "test/*.bmp",
+        "test/*.zip",
+        "test/*.gz",
+        "test/*.bz2",
+        "test/*.xz",
+        "idlelib/Icons/*",
+        "test/*.der",
+        "test/*.pem",
+        "test/*.tar",
+        "test/*.jpg",
+        "tkinter/*.gif",
+        "test/**/*.pck",
+    ]
     return _files(root, pats)
 
 
@@ -154,9 +177,15 @@ def builtin_corpus(budget: dict[str, int] | None = None) -> list[Document]:
         "python": _python_sources(root),
         "prose": _prose(root, used_py),
         "cjk": ((_read(p), str(p.relative_to(root))) for p in _files(root, ["test/cjkencodings/*-utf8.txt"])),
-        "email": ((_read(p), str(p.relative_to(root))) for p in _files(root, ["test/test_email/data/msg_*.txt", "test/test_email/data/*.eml"])),
+        "email": (
+            (_read(p), str(p.relative_to(root)))
+            for p in _files(root, ["test/test_email/data/msg_*.txt", "test/test_email/data/*.eml"])
+        ),
         "html": ((_read(p), str(p.relative_to(root))) for p in _files(root, ["**/*.html", "**/*.htm"])),
-        "xml": ((_read(p), str(p.relative_to(root))) for p in _files(root, ["test/xmltestdata/**/*.xml", "**/*.xml", "test/xmltestdata/**/*.xsl"])),
+        "xml": (
+            (_read(p), str(p.relative_to(root)))
+            for p in _files(root, ["test/xmltestdata/**/*.xml", "**/*.xml", "test/xmltestdata/**/*.xsl"])
+        ),
         "base64": _encoded(root, _b64),
         "hex": _encoded(root, _hex),
     }
@@ -204,7 +233,9 @@ def assign_splits(docs: list[Document], val_percent: int = VAL_PERCENT) -> list[
     return docs
 
 
-def load_corpus(spec: str = "builtin", text_field: str = "text", domain_field: str = "domain", scale: float = 1.0) -> list[Document]:
+def load_corpus(
+    spec: str = "builtin", text_field: str = "text", domain_field: str = "domain", scale: float = 1.0
+) -> list[Document]:
     """`builtin`, a folder, a glob of text files, or a JSONL file with a text field."""
     if spec == "builtin":
         docs = builtin_corpus({k: max(1, int(v * scale)) for k, v in BUILTIN_BUDGET.items()})
@@ -218,7 +249,9 @@ def load_corpus(spec: str = "builtin", text_field: str = "text", domain_field: s
         else:
             files = sorted(Path(p) for p in globmod.glob(spec, recursive=True) if Path(p).is_file())
             if not files:
-                raise MonoscopeError(f"corpus {spec!r} matched no files; expected 'builtin', a folder, a glob or a .jsonl file")
+                raise MonoscopeError(
+                    f"corpus {spec!r} matched no files; expected 'builtin', a folder, a glob or a .jsonl file"
+                )
             docs = _text_files(files, base=None)
         docs = assign_splits(docs)
     if not docs or not any(d.text.strip() for d in docs):
@@ -251,7 +284,9 @@ def _jsonl(path: Path, text_field: str, domain_field: str) -> list[Document]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
-                raise MonoscopeError(f"{path}:{n}: not valid JSON ({e.msg}); expected one JSON object per line") from None
+                raise MonoscopeError(
+                    f"{path}:{n}: not valid JSON ({e.msg}); expected one JSON object per line"
+                ) from None
             if not isinstance(rec, dict) or text_field not in rec:
                 raise MonoscopeError(f"{path}:{n}: no {text_field!r} field; pass --text-field to name the text column")
             domain = str(rec.get(domain_field, "text"))

@@ -4,6 +4,7 @@ Every token keeps the document it came from and its position there, so any
 activation vector leads back to its text. Each context starts with a BOS token
 (`<|endoftext|>`), as SAELens's `prepend_bos` does.
 """
+
 from __future__ import annotations
 
 import math
@@ -97,7 +98,9 @@ def _pack(enc_ids: list[list[int]], doc_ids: list[int], n_ctx: int, bos: int) ->
     body = n_ctx - 1
     n = len(flat_t) // body
     if n == 0:
-        raise MonoscopeError(f"corpus split has {len(flat_t)} tokens, fewer than one context of {n_ctx}; add text or lower n_ctx")
+        raise MonoscopeError(
+            f"corpus split has {len(flat_t)} tokens, fewer than one context of {n_ctx}; add text or lower n_ctx"
+        )
 
     def shape(a, fill):
         a = a[: n * body].reshape(n, body)
@@ -146,7 +149,19 @@ def build_dataset(out: Path | str, config: DataConfig | None = None, overwrite: 
         import json
 
         for i, d in enumerate(docs):
-            fh.write(json.dumps({"id": i, "domain": d.domain, "source": d.source, "split": d.split, "n_tokens": len(ids[i]), "text": d.text}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": i,
+                        "domain": d.domain,
+                        "source": d.source,
+                        "split": d.split,
+                        "n_tokens": len(ids[i]),
+                        "text": d.text,
+                    }
+                )
+                + "\n"
+            )
     (out / "docs.jsonl.tmp").replace(out / "docs.jsonl")
     meta = {
         "vocab_size": tok.get_vocab_size(),

@@ -8,13 +8,14 @@ separated by the tokenizer's EOS/SEP token, and both facts are recorded in
 `data.json` so harvests and SAEs can carry them into their metadata. The
 output is an ordinary data folder that `monoscope.data.Dataset` opens.
 """
+
 from __future__ import annotations
 
 import glob as globmod
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -71,19 +72,25 @@ def load_table(source: str, split: str = "train", subset: str = ""):
     if files:
         kinds = {BUILDERS.get(f.suffix.lower()) for f in files}
         if None in kinds or len(kinds) != 1:
-            raise MonoscopeError(f"{source}: expected files of one kind among {', '.join(BUILDERS)}, got {sorted({f.suffix for f in files})}")
+            raise MonoscopeError(
+                f"{source}: expected files of one kind among {', '.join(BUILDERS)}, got {sorted({f.suffix for f in files})}"
+            )
         kind = kinds.pop()
         extra = {"sample_by": "document"} if kind == "text" else {}
         try:
             return datasets.load_dataset(kind, data_files=[str(f) for f in files], split="train", **extra)
         except Exception as e:  # datasets raises many types for unreadable files
-            raise MonoscopeError(f"cannot read {source} as {kind}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            raise MonoscopeError(
+                f"cannot read {source} as {kind}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            ) from None
     if Path(source).suffix.lower() in BUILDERS or source.startswith(("/", ".")):
         raise MonoscopeError(f"corpus {source} does not exist")
     try:
         return datasets.load_dataset(source, subset or None, split=split)
     except Exception as e:
-        raise MonoscopeError(f"cannot load hub dataset {source!r} (split {split!r}): {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise MonoscopeError(
+            f"cannot load hub dataset {source!r} (split {split!r}): {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
 
 
 def load_hf_tokenizer(name: str):
@@ -96,7 +103,9 @@ def load_hf_tokenizer(name: str):
     except (OSError, ValueError) as e:
         raise MonoscopeError(f"cannot load a tokenizer from {name}: {str(e).splitlines()[0]}") from None
     if not getattr(tok, "is_fast", False):
-        raise MonoscopeError(f"the tokenizer of {name} is not a fast (tokenizers) tokenizer; monoscope stores tokenizer.json")
+        raise MonoscopeError(
+            f"the tokenizer of {name} is not a fast (tokenizers) tokenizer; monoscope stores tokenizer.json"
+        )
     return tok
 
 
@@ -130,7 +139,7 @@ class Packer:
             if self.prepend:
                 row = np.concatenate([np.array([[self.bos, -1, -1]]), row])
             self.rows.append(row)
-            self.buf, self.have = [flat[self.body:]], len(flat) - self.body
+            self.buf, self.have = [flat[self.body :]], len(flat) - self.body
 
     def tokens(self) -> int:
         return len(self.rows) * self.n_ctx
@@ -157,19 +166,31 @@ def build_hf_dataset(out: Path | str, cfg: HFDataConfig, overwrite: bool = False
     out = Path(out)
     tok = load_hf_tokenizer(cfg.tokenizer)
     vocab = len(tok)
-    stage = {**asdict(cfg), "builder": "hf", "corpus": cfg.source, "vocab_size": vocab, "text_field": cfg.text_column,
-             "domain_field": cfg.domain_column or "domain"}
+    stage = {
+        **asdict(cfg),
+        "builder": "hf",
+        "corpus": cfg.source,
+        "vocab_size": vocab,
+        "text_field": cfg.text_column,
+        "domain_field": cfg.domain_column or "domain",
+    }
     if open_stage(out, "data", stage, overwrite):
         return Dataset(out)
     table = load_table(cfg.source, cfg.split, cfg.subset)
     if cfg.text_column not in table.column_names:
-        raise MonoscopeError(f"dataset {cfg.source} has no column {cfg.text_column!r}; its columns: "
-                             f"{', '.join(table.column_names)} (pass --text-column)")
+        raise MonoscopeError(
+            f"dataset {cfg.source} has no column {cfg.text_column!r}; its columns: "
+            f"{', '.join(table.column_names)} (pass --text-column)"
+        )
     if cfg.domain_column and cfg.domain_column not in table.column_names:
-        raise MonoscopeError(f"dataset {cfg.source} has no column {cfg.domain_column!r}; its columns: {', '.join(table.column_names)}")
+        raise MonoscopeError(
+            f"dataset {cfg.source} has no column {cfg.domain_column!r}; its columns: {', '.join(table.column_names)}"
+        )
     bos, sep = special_ids(tok)
     if cfg.prepend_bos and bos is None:
-        raise MonoscopeError(f"tokenizer {cfg.tokenizer} has no BOS, CLS or EOS token to prepend; pass --no-prepend-bos")
+        raise MonoscopeError(
+            f"tokenizer {cfg.tokenizer} has no BOS, CLS or EOS token to prepend; pass --no-prepend-bos"
+        )
     backend = tok.backend_tokenizer
     packs = {"train": Packer(cfg.n_ctx, bos, sep, cfg.prepend_bos), "val": Packer(cfg.n_ctx, bos, sep, cfg.prepend_bos)}
     rng = np.random.default_rng(cfg.seed)
@@ -190,8 +211,19 @@ def build_hf_dataset(out: Path | str, cfg: HFDataConfig, overwrite: bool = False
                 before = packs["train"].tokens()
                 packs[split].add(enc.ids, doc_id)
                 bar.update(packs["train"].tokens() - before)
-                fh.write(json.dumps({"id": doc_id, "domain": dom, "source": cfg.source, "split": split,
-                                     "n_tokens": len(enc.ids), "text": text}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {
+                            "id": doc_id,
+                            "domain": dom,
+                            "source": cfg.source,
+                            "split": split,
+                            "n_tokens": len(enc.ids),
+                            "text": text,
+                        }
+                    )
+                    + "\n"
+                )
                 doc_id += 1
             if cfg.max_tokens and packs["train"].tokens() >= cfg.max_tokens:
                 break
@@ -203,11 +235,24 @@ def build_hf_dataset(out: Path | str, cfg: HFDataConfig, overwrite: bool = False
     for name, s in (("train", train), ("val", val)):
         save_tensors(out / f"{name}.safetensors", {"tokens": s.tokens, "doc": s.doc, "pos": s.pos})
     write_text(out / "tokenizer.json", backend.to_str())
-    write_json(out / "data.json", {
-        "vocab_size": vocab, "bos_id": bos, "sep_id": sep, "n_ctx": cfg.n_ctx, "prepend_bos": cfg.prepend_bos,
-        "context_size": cfg.n_ctx, "tokenizer": str(cfg.tokenizer), "source": cfg.source,
-        "train_contexts": len(train), "val_contexts": len(val), "train_tokens": int(train.tokens.numel()),
-        "val_tokens": int(val.tokens.numel()), "domains": domains, "train_repeat": {},
-    })
+    write_json(
+        out / "data.json",
+        {
+            "vocab_size": vocab,
+            "bos_id": bos,
+            "sep_id": sep,
+            "n_ctx": cfg.n_ctx,
+            "prepend_bos": cfg.prepend_bos,
+            "context_size": cfg.n_ctx,
+            "tokenizer": str(cfg.tokenizer),
+            "source": cfg.source,
+            "train_contexts": len(train),
+            "val_contexts": len(val),
+            "train_tokens": int(train.tokens.numel()),
+            "val_tokens": int(val.tokens.numel()),
+            "domains": domains,
+            "train_repeat": {},
+        },
+    )
     finish_stage(out)
     return Dataset(out)

@@ -1,8 +1,9 @@
 """Byte-level BPE trained with `tokenizers`: every byte sequence round-trips, so base64, CJK and code all encode."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 

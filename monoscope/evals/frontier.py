@@ -1,4 +1,5 @@
 """Evaluate every SAE of a sweep with the same contexts: the points of the sparsity/fidelity frontier."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,9 @@ from monoscope.io import read_json
 KEEP = ("l0", "fvu", "mse", "loss_recovered", "kl_recovered", "dead_fraction", "dense_fraction", "ce_spliced")
 
 
-def evaluate_sweep(sweep_folder: Path | str, model, tokens, cfg: EvalConfig, bos_id: int | None = None,
-                   progress: bool = True) -> list[dict]:
+def evaluate_sweep(
+    sweep_folder: Path | str, model, tokens, cfg: EvalConfig, bos_id: int | None = None, progress: bool = True
+) -> list[dict]:
     """One row per SAE in sweep.json: architecture, d_sae, k, λ and the metrics of monoscope.evals.evaluate."""
     from monoscope.sae.io import load_sae
 
@@ -21,8 +23,16 @@ def evaluate_sweep(sweep_folder: Path | str, model, tokens, cfg: EvalConfig, bos
     for name, s in info["saes"].items():
         sae = load_sae(sweep_folder / name, cfg.device)
         r = evaluate(model, sae, tokens, cfg=cfg, bos_id=bos_id, progress=progress)
-        rows.append({"name": name, "architecture": s["architecture"], "d_sae": s["d_sae"], "k": s.get("k"),
-                     "sparsity_coef": s.get("sparsity_coef"), **{k: r[k] for k in KEEP}})
+        rows.append(
+            {
+                "name": name,
+                "architecture": s["architecture"],
+                "d_sae": s["d_sae"],
+                "k": s.get("k"),
+                "sparsity_coef": s.get("sparsity_coef"),
+                **{k: r[k] for k in KEEP},
+            }
+        )
     if not rows:
         raise MonoscopeError(f"{sweep_folder}/sweep.json lists no SAEs")
     return rows

@@ -6,6 +6,7 @@ where "zero" zero-ablates the hook (for an MLP hook: the MLP output); the KL
 version uses KL(clean‖·) in place of CE - CE_clean. BOS positions are left
 unspliced and uncounted, as the SAE never saw them (SAELens's exclude_special_tokens).
 """
+
 from __future__ import annotations
 
 import re
@@ -50,8 +51,15 @@ def _kl(logp_ref: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model, sae, tokens: torch.Tensor, hook: str | None = None, cfg: EvalConfig | None = None,
-             bos_id: int | None = None, progress: bool = True) -> dict:
+def evaluate(
+    model,
+    sae,
+    tokens: torch.Tensor,
+    hook: str | None = None,
+    cfg: EvalConfig | None = None,
+    bos_id: int | None = None,
+    progress: bool = True,
+) -> dict:
     cfg = cfg or EvalConfig()
     hook = check_compatible(model, sae, hook)
     abl = ablation_hook(hook)

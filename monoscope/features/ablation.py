@@ -5,6 +5,7 @@ The edit is the splice with the error term: x' = SAE(x with f_i = 0) + (x - SAE(
 token of the shown window; the change in next-token loss is reported on the
 token being predicted (positive: the feature helped predict it).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,10 +17,10 @@ from tqdm.auto import tqdm
 
 @dataclass
 class AblationExample:
-    row: int       # context row in the token split
+    row: int  # context row in the token split
     feat: int
-    start: int     # first window column
-    acts: list     # the feature's activation at columns start, start+1, ...
+    start: int  # first window column
+    acts: list  # the feature's activation at columns start, start+1, ...
 
 
 def _final_hook(model) -> str | None:
@@ -52,8 +53,15 @@ def clean_losses(model, tokens: torch.Tensor, rows: list[int], batch: int = 16) 
 
 
 @torch.no_grad()
-def ablation_loss_deltas(model, hook: str, W_dec: torch.Tensor, tokens: torch.Tensor, examples: list[AblationExample],
-                         batch: int = 64, progress: bool = True) -> list[list[float]]:
+def ablation_loss_deltas(
+    model,
+    hook: str,
+    W_dec: torch.Tensor,
+    tokens: torch.Tensor,
+    examples: list[AblationExample],
+    batch: int = 64,
+    progress: bool = True,
+) -> list[list[float]]:
     """For each example, [Δloss on window token j] with j = 0 fixed at 0.0 (its prediction precedes the edit)."""
     uniq = sorted({e.row for e in examples})
     where = {r: k for k, r in enumerate(uniq)}

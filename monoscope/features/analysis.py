@@ -8,6 +8,7 @@ neurons, correlated neurons (all tokens) and features (first `corr_tokens`),
 and for the top examples the per-token loss change when the feature is
 ablated. Memory is bounded by the dictionary size, not by the token count.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,13 @@ from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
 from monoscope.features.ablation import AblationExample, ablation_loss_deltas
-from monoscope.features.logit_effects import (decoder_neighbours, logit_effects, logit_panel, neuron_alignment,
-                                              typical_ln_scale)
+from monoscope.features.logit_effects import (
+    decoder_neighbours,
+    logit_effects,
+    logit_panel,
+    neuron_alignment,
+    typical_ln_scale,
+)
 from monoscope.features.running import DoublingHistogram, FeatureCorrelation, GroupedReservoir, NeuronCorrelation
 from monoscope.features.store import DB_NAME, VERSION, FeatureStore, StoreWriter, sae_hash, visible
 from monoscope.io import write_json
@@ -34,17 +40,17 @@ class AnalysisConfig:
     split: str = "train"
     batch_contexts: int = 32
     top_k: int = 20
-    quantile_bins: int = 10          # intervals of [0, max activation], as in sae_vis
-    quantile_samples: int = 4        # examples per interval
-    before: int = 12                 # context tokens shown before the active token
+    quantile_bins: int = 10  # intervals of [0, max activation], as in sae_vis
+    quantile_samples: int = 4  # examples per interval
+    before: int = 12  # context tokens shown before the active token
     after: int = 4
     hist_bins: int = 64
     logit_k: int = 10
     neighbours: int = 10
     neurons: int = 8
     corr_k: int = 8
-    corr_tokens: int = 65_536        # tokens used for feature-feature correlations
-    ablate_examples: int = 3         # top examples per feature that get per-token ablation effects
+    corr_tokens: int = 65_536  # tokens used for feature-feature correlations
+    ablate_examples: int = 3  # top examples per feature that get per-token ablation effects
     ablate_batch: int = 64
     seed: int = 0
     device: str = "cpu"
@@ -72,8 +78,13 @@ def _stage_config(run, cfg: AnalysisConfig, digest: str) -> dict:
     return {**c, "sae_hash": digest}
 
 
-def analyze(run, out: Path | str | None = None, cfg: AnalysisConfig | None = None, overwrite: bool = False,
-            progress: bool = True) -> dict:
+def analyze(
+    run,
+    out: Path | str | None = None,
+    cfg: AnalysisConfig | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
     """Analyse `run` (from monoscope.run.load_run) and write OUT/features.db; returns the summary."""
     cfg = cfg or AnalysisConfig()
     out = Path(out) if out is not None else default_out(run)
@@ -91,7 +102,9 @@ def analyze(run, out: Path | str | None = None, cfg: AnalysisConfig | None = Non
             return read_json(out / "analysis.json", "analysis summary")
         if not overwrite:
             why = "another SAE" if old.get("sae_hash") != digest else "another configuration"
-            raise MonoscopeError(f"{db_path} holds an analysis of {why}; pass --overwrite to replace it or choose another --out")
+            raise MonoscopeError(
+                f"{db_path} holds an analysis of {why}; pass --overwrite to replace it or choose another --out"
+            )
     if run.dataset is None:
         raise MonoscopeError("analysis needs the dataset (tokens to trace examples back to); pass --data FOLDER")
     t0 = time.time()
@@ -214,8 +227,24 @@ def _example_rows(acc: _Acc, feature: int, kind: str, entries: list[tuple[int, i
         end = min(T, col + cfg.after + 1)
         off = col - cfg.before
         w = L.win[e][start - off : end - off]
-        rows.append([feature, kind, rank, b, round(L.val[e], 5), row, col, L.doc[row][col], L.pos[row][col], start,
-                     L.tokens[row][start:end], [round(a, 4) for a in w], None, w])
+        rows.append(
+            [
+                feature,
+                kind,
+                rank,
+                b,
+                round(L.val[e], 5),
+                row,
+                col,
+                L.doc[row][col],
+                L.pos[row][col],
+                start,
+                L.tokens[row][start:end],
+                [round(a, 4) for a in w],
+                None,
+                w,
+            ]
+        )
     return rows
 
 
@@ -227,8 +256,9 @@ def _finish(run, cfg: AnalysisConfig, acc: _Acc, writer: StoreWriter, stage: dic
     n = max(acc.n_tokens, 1)
     density = acc.n_active.double() / n
     mean_act = acc.sum_act / acc.n_active.clamp_min(1)
-    eff = logit_effects(model.cpu() if cfg.device == "cpu" else model, run.hook, sae.W_dec.detach().float(), acc.ln_scale,
-                        k=cfg.logit_k)
+    eff = logit_effects(
+        model.cpu() if cfg.device == "cpu" else model, run.hook, sae.W_dec.detach().float(), acc.ln_scale, k=cfg.logit_k
+    )
     if eff is not None:
         eff = {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in eff.items()}
     nb_i, nb_v = decoder_neighbours(W_dec, cfg.neighbours)
@@ -276,27 +306,59 @@ def _finish(run, cfg: AnalysisConfig, acc: _Acc, writer: StoreWriter, stage: dic
             "corr_neurons": [[int(j), round(float(v), 4)] for j, v in zip(nc_i[i], nc_v[i])] if alive else [],
             "corr_features": [[int(j), round(float(v), 4)] for j, v in zip(fc_i[i], fc_v[i]) if v > 0] if alive else [],
         }
-        panels_rows.append((i, float(density[i]), float(acc.max_act[i]), float(mean_act[i]), int(acc.n_active[i]), label, panels))
+        panels_rows.append(
+            (i, float(density[i]), float(acc.max_act[i]), float(mean_act[i]), int(acc.n_active[i]), label, panels)
+        )
     if ablate and cfg.ablate_examples > 0:
-        deltas = ablation_loss_deltas(model, run.hook, sae.W_dec.detach().float(), acc.tokens.to(cfg.device),
-                                      [a for _, a in ablate], batch=cfg.ablate_batch, progress=progress)
+        deltas = ablation_loss_deltas(
+            model,
+            run.hook,
+            sae.W_dec.detach().float(),
+            acc.tokens.to(cfg.device),
+            [a for _, a in ablate],
+            batch=cfg.ablate_batch,
+            progress=progress,
+        )
         for (k, _), d in zip(ablate, deltas):
             examples[k][12] = d
-    writer.meta({
-        "version": VERSION, "sae_path": str(run.sae_folder.resolve()), "sae_hash": stage["sae_hash"], "d_sae": d_sae,
-        "d_in": sae.d_in, "hook": run.hook, "architecture": sae.architecture, "split": cfg.split, "n_tokens": acc.n_tokens,
-        "model_path": str(run.model_folder), "data_path": str(ds.folder.resolve()), "n_ctx": acc.n_ctx,
-        "bos_id": ds.bos_id, "config": stage, "ln_scale": acc.ln_scale, "logit_effects": eff is not None,
-        "corr_tokens": acc.fcorr.n, "domains": [d["domain"] for d in ds.docs],
-    })
+    writer.meta(
+        {
+            "version": VERSION,
+            "sae_path": str(run.sae_folder.resolve()),
+            "sae_hash": stage["sae_hash"],
+            "d_sae": d_sae,
+            "d_in": sae.d_in,
+            "hook": run.hook,
+            "architecture": sae.architecture,
+            "split": cfg.split,
+            "n_tokens": acc.n_tokens,
+            "model_path": str(run.model_folder),
+            "data_path": str(ds.folder.resolve()),
+            "n_ctx": acc.n_ctx,
+            "bos_id": ds.bos_id,
+            "config": stage,
+            "ln_scale": acc.ln_scale,
+            "logit_effects": eff is not None,
+            "corr_tokens": acc.fcorr.n,
+            "domains": [d["domain"] for d in ds.docs],
+        }
+    )
     writer.vocab(vocab)
     writer.features(panels_rows)
     writer.examples(r[:13] for r in examples)
     writer.token_index(token_rows)
     dead = int((acc.n_active == 0).sum())
-    return {"d_sae": d_sae, "n_tokens": acc.n_tokens, "dead": dead, "dead_window_tokens": acc.n_tokens,
-            "examples": len(examples), "ablated_examples": len(ablate), "store": str(writer.path),
-            "mean_l0": float(acc.n_active.sum()) / n, "logit_effects": eff is not None}
+    return {
+        "d_sae": d_sae,
+        "n_tokens": acc.n_tokens,
+        "dead": dead,
+        "dead_window_tokens": acc.n_tokens,
+        "examples": len(examples),
+        "ablated_examples": len(ablate),
+        "store": str(writer.path),
+        "mean_l0": float(acc.n_active.sum()) / n,
+        "logit_effects": eff is not None,
+    }
 
 
 def _density_plot(acc: _Acc, run, out: Path) -> None:
@@ -304,4 +366,6 @@ def _density_plot(acc: _Acc, run, out: Path) -> None:
 
     logd = torch.log10(acc.n_active.double() / max(acc.n_tokens, 1) + 1e-10).tolist()
     write_json(out / "density.json", {"log10_density": logd, "n_tokens": acc.n_tokens})
-    density_histogram(logd, out / "density.png", f"{run.sae.architecture} SAE, {run.sae.d_sae} features, {acc.n_tokens} tokens")
+    density_histogram(
+        logd, out / "density.png", f"{run.sae.architecture} SAE, {run.sae.d_sae} features, {acc.n_tokens} tokens"
+    )

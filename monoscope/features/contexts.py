@@ -12,12 +12,13 @@ A token's text is the span of its document that it covers (from the
 tokenizer's offsets), so a byte-level piece of a CJK character still reads as
 that character.
 """
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -54,11 +55,12 @@ class TokenTable:
         """(left context, token text, right context) of token i, from its document."""
         t = self.doc_texts[int(self.doc[i])]
         s, e = int(self.start[i]), int(self.end[i])
-        return t[max(0, s - before):s], t[s:e], t[e:e + after]
+        return t[max(0, s - before) : s], t[s:e], t[e : e + after]
 
 
-def build_token_table(dataset, tokens: np.ndarray, doc: np.ndarray, pos: np.ndarray, row: np.ndarray,
-                      col: np.ndarray) -> TokenTable:
+def build_token_table(
+    dataset, tokens: np.ndarray, doc: np.ndarray, pos: np.ndarray, row: np.ndarray, col: np.ndarray
+) -> TokenTable:
     """Attach document text spans and domains to tokens taken from a packed split."""
     docs = dataset.docs
     doc_texts: dict[int, str] = {}
@@ -140,11 +142,15 @@ B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
 def base64_proxy() -> Context:
-    return _alphabet_llr("base64_proxy", B64, "LLR: 1/64 per character of [A-Za-z0-9+/] vs the token's unigram frequency")
+    return _alphabet_llr(
+        "base64_proxy", B64, "LLR: 1/64 per character of [A-Za-z0-9+/] vs the token's unigram frequency"
+    )
 
 
 def hex_proxy() -> Context:
-    return _alphabet_llr("hex_proxy", "0123456789abcdef", "LLR: 1/16 per character of [0-9a-f] vs the token's unigram frequency")
+    return _alphabet_llr(
+        "hex_proxy", "0123456789abcdef", "LLR: 1/16 per character of [0-9a-f] vs the token's unigram frequency"
+    )
 
 
 def dna_proxy() -> Context:
@@ -178,14 +184,25 @@ def script_context(script: str) -> Context:
                 out[i] = sum(inside(c) for c in chars) / len(chars)
         return out
 
-    return Context(f"{script}_script", "script", fn, 0.5, f"share of characters in the {script} Unicode blocks (> 0.5)",
-                   bins=(0.0, 0.5))
+    return Context(
+        f"{script}_script",
+        "script",
+        fn,
+        0.5,
+        f"share of characters in the {script} Unicode blocks (> 0.5)",
+        bins=(0.0, 0.5),
+    )
 
 
 # ---- labels, regexes, callables -----------------------------------------------------------------
 def domain_context(label: str) -> Context:
-    return Context(f"domain:{label}", "domain", lambda t: (t.domain == label).astype(np.float64), 0.5,
-                   f"tokens of documents labelled {label!r}")
+    return Context(
+        f"domain:{label}",
+        "domain",
+        lambda t: (t.domain == label).astype(np.float64),
+        0.5,
+        f"tokens of documents labelled {label!r}",
+    )
 
 
 def regex_context(name: str, pattern: str) -> Context:
@@ -198,7 +215,10 @@ def regex_context(name: str, pattern: str) -> Context:
 
     def fn(t: TokenTable) -> np.ndarray:
         out = np.zeros(len(t))
-        spans = {d: [(m.start(), m.end()) for m in rx.finditer(text) if m.end() > m.start()] for d, text in t.doc_texts.items()}
+        spans = {
+            d: [(m.start(), m.end()) for m in rx.finditer(text) if m.end() > m.start()]
+            for d, text in t.doc_texts.items()
+        }
         for i, (d, s, e) in enumerate(zip(t.doc, t.start, t.end)):
             out[i] = any(a < e and s < b for a, b in spans[int(d)]) if e > s else 0.0
         return out
@@ -209,8 +229,13 @@ def regex_context(name: str, pattern: str) -> Context:
 def callable_context(name: str, fn: Callable[[str], float], threshold: float = 0.5, description: str = "") -> Context:
     """A Python predicate on the token's text (bool or score); in context where its value > threshold."""
     check_name(name)
-    return Context(name, "callable", lambda t: np.array([float(fn(s)) for s in t.text]), threshold,
-                   description or f"user predicate {getattr(fn, '__name__', 'fn')}")
+    return Context(
+        name,
+        "callable",
+        lambda t: np.array([float(fn(s)) for s in t.text]),
+        threshold,
+        description or f"user predicate {getattr(fn, '__name__', 'fn')}",
+    )
 
 
 def check_name(name: str) -> None:
@@ -238,5 +263,9 @@ def fire_rates(fire: np.ndarray, mask: np.ndarray) -> dict:
     n_fire, tp, n_in = int(fire.sum()), int((fire & mask).sum()), int(mask.sum())
     spec = tp / n_fire if n_fire else 0.0
     sens = tp / n_in if n_in else 0.0
-    return {"specificity": spec, "sensitivity": sens, "f1": 2 * spec * sens / (spec + sens) if spec + sens else 0.0,
-            "n_fire": n_fire}
+    return {
+        "specificity": spec,
+        "sensitivity": sens,
+        "f1": 2 * spec * sens / (spec + sens) if spec + sens else 0.0,
+        "n_fire": n_fire,
+    }

@@ -8,14 +8,17 @@ nothing raises it (or at `max_size`). It is then measured on the evaluation
 tokens with the same per-feature thresholds. It is reported beside the single
 best feature; the domain goal is about one feature and does not use it.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from monoscope.features.contexts import fire_rates
 
-RULE = ("family = features added greedily while the F1 of their union ('any member fires') rises on the selection "
-        "tokens, measured on the evaluation tokens; shown beside the single best feature, not used by the goal")
+RULE = (
+    "family = features added greedily while the F1 of their union ('any member fires') rises on the selection "
+    "tokens, measured on the evaluation tokens; shown beside the single best feature, not used by the goal"
+)
 
 
 def _fired(acts, j: int, thr: float) -> np.ndarray:
@@ -26,8 +29,9 @@ def _fired(acts, j: int, thr: float) -> np.ndarray:
     return acts.indices[lo:hi][acts.data[lo:hi] > thr]
 
 
-def context_family(s_acts, e_acts, thr: np.ndarray, s_mask: np.ndarray, e_mask: np.ndarray, candidates: list[int],
-                   max_size: int = 8) -> dict | None:
+def context_family(
+    s_acts, e_acts, thr: np.ndarray, s_mask: np.ndarray, e_mask: np.ndarray, candidates: list[int], max_size: int = 8
+) -> dict | None:
     """Greedy union of `candidates` (CSC feature matrices) for one context; None without candidates."""
     if not candidates:
         return None
@@ -57,5 +61,11 @@ def context_family(s_acts, e_acts, thr: np.ndarray, s_mask: np.ndarray, e_mask: 
     for j in chosen:
         ev[_fired(e_acts, j, thr[j])] = True
     r = fire_rates(ev, e_mask)
-    return {"features": chosen, "size": len(chosen), "specificity": r["specificity"], "sensitivity": r["sensitivity"],
-            "f1": r["f1"], "select_f1": best_f1}
+    return {
+        "features": chosen,
+        "size": len(chosen),
+        "specificity": r["specificity"],
+        "sensitivity": r["sensitivity"],
+        "f1": r["f1"],
+        "select_f1": best_f1,
+    }

@@ -9,19 +9,22 @@ of the hook could have (`limit`): "model" (the ceiling itself is below the
 thresholds), "neuron" (the ceiling reaches them but does not beat the best
 neuron on both), or "sae" (a direction exists; no SAE has it as a feature).
 """
+
 from __future__ import annotations
 
 from monoscope.features.hypotheses import GOAL_SENS, GOAL_SPEC, beats, meets_thresholds
 
-CEILING = ("the limit of a missed domain is judged on the probe direction with its threshold tuned on the evaluation "
-           "tokens (an optimistic ceiling): 'model' when even that misses the thresholds, 'neuron' when it reaches them "
-           "but does not beat the best neuron on both, 'sae' when it meets the goal")
+CEILING = (
+    "the limit of a missed domain is judged on the probe direction with its threshold tuned on the evaluation "
+    "tokens (an optimistic ceiling): 'model' when even that misses the thresholds, 'neuron' when it reaches them "
+    "but does not beat the best neuron on both, 'sae' when it meets the goal"
+)
 RULE = f"best feature specificity ≥ {GOAL_SPEC} and sensitivity ≥ {GOAL_SENS}, beating the best neuron on both"
 _KEYS = ("specificity", "sensitivity", "specificity_mass", "f1", "proxy_corr", "n_fire")
 
 
 def _domains(results: list[dict]) -> dict[str, dict]:
-    return {r["name"][len("domain:"):]: r for r in results if r.get("kind") == "domain" and "error" not in r}
+    return {r["name"][len("domain:") :]: r for r in results if r.get("kind") == "domain" and "error" not in r}
 
 
 def _limit(probe: dict | None, neuron: dict | None) -> str | None:
@@ -34,10 +37,12 @@ def _limit(probe: dict | None, neuron: dict | None) -> str | None:
     return "sae" if beats(probe, neuron) else "neuron"
 
 
-_WHY = {"model": "the linear-probe ceiling is itself below the goal: the model, not the SAE, is the limit",
-        "neuron": "the linear-probe ceiling reaches the thresholds but does not beat the best neuron on both",
-        "sae": "a direction reaching the goal exists (the linear-probe ceiling): no SAE has it as a feature",
-        None: "no probe ceiling computed"}
+_WHY = {
+    "model": "the linear-probe ceiling is itself below the goal: the model, not the SAE, is the limit",
+    "neuron": "the linear-probe ceiling reaches the thresholds but does not beat the best neuron on both",
+    "sae": "a direction reaching the goal exists (the linear-probe ceiling): no SAE has it as a feature",
+    None: "no probe ceiling computed",
+}
 
 
 def _probe_why(probe: dict | None) -> str:
@@ -47,12 +52,15 @@ def _probe_why(probe: dict | None) -> str:
     out = ""
     if bins:
         out += "; tuned probe sensitivity by own-document tokens seen: " + ", ".join(
-            f"{b['seen']}: {b['sensitivity']:.2f} (n={b['n_in_context']})" for b in bins)
+            f"{b['seen']}: {b['sensitivity']:.2f} (n={b['n_in_context']})" for b in bins
+        )
     half = probe.get("at_half_sensitivity")
     if half and half["false_positives"]:
         others = ", ".join(f"{k} ({v})" for k, v in half["false_positives"].items())
-        out += (f"; at sensitivity {half['sensitivity']:.2f} the probe's specificity is {half['specificity']:.2f}, "
-                f"its other firings in {others}")
+        out += (
+            f"; at sensitivity {half['sensitivity']:.2f} the probe's specificity is {half['specificity']:.2f}, "
+            f"its other firings in {others}"
+        )
     return out
 
 
@@ -66,8 +74,17 @@ def domain_goal(saes: list[dict], results: list[list[dict]]) -> dict:
         for d in names:
             r = doms.get(d)
             f = r and r["best_feature"]
-            rows[d] = {"feature": f["index"], **{k: f[k] for k in _KEYS}, "feature_beats_neuron": r["feature_beats_neuron"],
-                       "goal_met": r["goal_met"], "family": r.get("family")} if f else {"feature": None, "goal_met": False}
+            rows[d] = (
+                {
+                    "feature": f["index"],
+                    **{k: f[k] for k in _KEYS},
+                    "feature_beats_neuron": r["feature_beats_neuron"],
+                    "goal_met": r["goal_met"],
+                    "family": r.get("family"),
+                }
+                if f
+                else {"feature": None, "goal_met": False}
+            )
         out_saes.append({**info, "met": [d for d in names if rows[d]["goal_met"]], "domains": rows})
     domains = {}
     for d in names:
@@ -76,11 +93,22 @@ def domain_goal(saes: list[dict], results: list[list[dict]]) -> dict:
         probe = raw if raw and "error" not in raw else None
         met_by = [s["sae"] for s in out_saes if s["domains"][d]["goal_met"]]
         lim = None if met_by else _limit(probe, neuron)
-        domains[d] = {"met": bool(met_by), "met_by": met_by,
-                      "neuron": neuron and {k: neuron[k] for k in ("index", "specificity", "sensitivity")},
-                      "probe": raw, "ceiling_meets_goal": bool(probe) and _limit(probe, neuron) == "sae",
-                      "limit": lim, "why": ("met by " + ", ".join(met_by)) if met_by else _WHY[lim] + _probe_why(probe)}
-    return {"rule": RULE, "limit_rule": CEILING, "n_saes": len(saes), "met": [d for d in names if domains[d]["met"]],
-            "not_met": [d for d in names if not domains[d]["met"]],
-            "limited_by_model": [d for d in names if domains[d]["limit"] == "model"],
-            "domains": domains, "saes": out_saes}
+        domains[d] = {
+            "met": bool(met_by),
+            "met_by": met_by,
+            "neuron": neuron and {k: neuron[k] for k in ("index", "specificity", "sensitivity")},
+            "probe": raw,
+            "ceiling_meets_goal": bool(probe) and _limit(probe, neuron) == "sae",
+            "limit": lim,
+            "why": ("met by " + ", ".join(met_by)) if met_by else _WHY[lim] + _probe_why(probe),
+        }
+    return {
+        "rule": RULE,
+        "limit_rule": CEILING,
+        "n_saes": len(saes),
+        "met": [d for d in names if domains[d]["met"]],
+        "not_met": [d for d in names if not domains[d]["met"]],
+        "limited_by_model": [d for d in names if domains[d]["limit"] == "model"],
+        "domains": domains,
+        "saes": out_saes,
+    }

@@ -13,6 +13,7 @@ the two) on *selection* tokens (training split), and its numbers are then
 measured on separate *evaluation* tokens (validation split), so the choice
 does not flatter the result.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,18 @@ class TokenActs:
 
 
 @torch.no_grad()
-def collect(model, saes: list, dataset, hook: str, split: str = "val", n_contexts: int | None = None, start: int = 0,
-            batch: int = 32, progress: bool = True, rows: np.ndarray | None = None) -> TokenActs:
+def collect(
+    model,
+    saes: list,
+    dataset,
+    hook: str,
+    split: str = "val",
+    n_contexts: int | None = None,
+    start: int = 0,
+    batch: int = 32,
+    progress: bool = True,
+    rows: np.ndarray | None = None,
+) -> TokenActs:
     """Run `model` over contexts of `split` and record `hook` and each SAE's features, BOS/separator tokens left out.
 
     Contexts `start` .. `start + n_contexts`, or exactly the context indices `rows` when given.
@@ -70,7 +81,7 @@ def collect(model, saes: list, dataset, hook: str, split: str = "val", n_context
     meta = {k: [] for k in ("tokens", "doc", "pos", "row", "col")}
     n = 0
     for b in tqdm(range(0, len(ids), batch), desc=f"{split} activations", disable=not progress, leave=False):
-        sel = ids[b:b + batch]
+        sel = ids[b : b + batch]
         toks = s.tokens[sel]
         _, cache = model.run_with_cache(toks.to(dev), names=[hook], stop_early=True)
         keep = toks != dataset.bos_id
@@ -91,8 +102,10 @@ def collect(model, saes: list, dataset, hook: str, split: str = "val", n_context
         n += len(x)
     m = {k: np.concatenate(v) for k, v in meta.items()}
     table = build_token_table(dataset, m["tokens"], m["doc"], m["pos"], m["row"], m["col"])
-    mats = [sp.coo_matrix((np.concatenate(v), (np.concatenate(r), np.concatenate(c))), shape=(n, sae.d_sae)).tocsc()
-            for sae, (r, c, v) in zip(saes, feats)]
+    mats = [
+        sp.coo_matrix((np.concatenate(v), (np.concatenate(r), np.concatenate(c))), shape=(n, sae.d_sae)).tocsc()
+        for sae, (r, c, v) in zip(saes, feats)
+    ]
     return TokenActs(table, np.concatenate(neurons), mats)
 
 
@@ -136,8 +149,13 @@ def score_units(acts, mask: np.ndarray, thr: np.ndarray) -> dict[str, np.ndarray
     sens = np.divide(n_in_fire, n_in, out=np.zeros_like(n_in_fire), where=n_in > 0)
     spec_mass = np.divide(mass_in, mass[None], out=np.zeros_like(mass_in), where=mass[None] > 0)
     f1 = np.divide(2 * spec * sens, spec + sens, out=np.zeros_like(spec), where=(spec + sens) > 0)
-    out = {"specificity": spec, "sensitivity": sens, "specificity_mass": spec_mass, "f1": f1,
-           "n_fire": np.broadcast_to(n_fire, spec.shape)}
+    out = {
+        "specificity": spec,
+        "sensitivity": sens,
+        "specificity_mass": spec_mass,
+        "f1": f1,
+        "n_fire": np.broadcast_to(n_fire, spec.shape),
+    }
     return {k: v[0] for k, v in out.items()} if one else out
 
 
@@ -167,7 +185,10 @@ def column_correlations(acts, v: np.ndarray) -> np.ndarray:
     return out[0] if one else out
 
 
-GOAL_SPEC, GOAL_SENS = 0.9, 0.5  # the domain goal: specificity ≥ 0.9 and sensitivity ≥ 0.5 (and beating the best neuron)
+GOAL_SPEC, GOAL_SENS = (
+    0.9,
+    0.5,
+)  # the domain goal: specificity ≥ 0.9 and sensitivity ≥ 0.5 (and beating the best neuron)
 
 
 def beats(a: dict, b: dict | None) -> bool:
@@ -177,6 +198,7 @@ def beats(a: dict, b: dict | None) -> bool:
 
 def meets_thresholds(u: dict | None) -> bool:
     return bool(u) and u["specificity"] >= GOAL_SPEC and u["sensitivity"] >= GOAL_SENS
+
 
 LEVELS = np.round(np.linspace(0.0, 0.95, 20), 3)
 
@@ -191,9 +213,15 @@ def unit_profile(a: np.ndarray, values: np.ndarray, ctx: Context, thr: float, bi
         f = a > lv
         n = int(f.sum())
         mass = float(a[f].sum())
-        levels.append({"frac_of_max": float(frac), "level": lv, "n_fire": n,
-                       "specificity": float((f & mask).sum() / n) if n else None,
-                       "specificity_mass": float(a[f & mask].sum() / mass) if mass > 0 else None})
+        levels.append(
+            {
+                "frac_of_max": float(frac),
+                "level": lv,
+                "n_fire": n,
+                "specificity": float((f & mask).sum() / n) if n else None,
+                "specificity_mass": float(a[f & mask].sum() / mass) if mass > 0 else None,
+            }
+        )
     f = a > thr
     edges = np.linspace(thr, max(top, thr + 1e-6), bins + 1)
     groups = ctx.binned(values[f])
@@ -202,8 +230,15 @@ def unit_profile(a: np.ndarray, values: np.ndarray, ctx: Context, thr: float, bi
         sel = groups == g
         hist.append(np.histogram(a[f][sel], edges)[0].tolist())
         ev.append(np.histogram(a[f][sel], edges, weights=a[f][sel])[0].tolist())
-    return {"max": top, "threshold": thr, "levels": levels, "edges": edges.tolist(), "labels": ctx.bin_labels(),
-            "hist": hist, "expected_value": ev}
+    return {
+        "max": top,
+        "threshold": thr,
+        "levels": levels,
+        "edges": edges.tolist(),
+        "labels": ctx.bin_labels(),
+        "hist": hist,
+        "expected_value": ev,
+    }
 
 
 def best_units(scores: dict[str, np.ndarray], k: int, min_fires: int = 5) -> list[int]:
@@ -214,11 +249,20 @@ def best_units(scores: dict[str, np.ndarray], k: int, min_fires: int = 5) -> lis
 
 
 def unit_numbers(scores: dict[str, np.ndarray], j: int) -> dict:
-    return {k: float(scores[k][j]) for k in ("specificity", "sensitivity", "specificity_mass", "f1")} | {"n_fire": int(scores["n_fire"][j])}
+    return {k: float(scores[k][j]) for k in ("specificity", "sensitivity", "specificity_mass", "f1")} | {
+        "n_fire": int(scores["n_fire"][j])
+    }
 
 
-def evaluate_contexts(contexts: list[Context], select: TokenActs, evaluate: TokenActs, sae_index: int = 0,
-                      fires_frac: float = 0.1, top_k: int = 5, family: int = 32) -> list[dict]:
+def evaluate_contexts(
+    contexts: list[Context],
+    select: TokenActs,
+    evaluate: TokenActs,
+    sae_index: int = 0,
+    fires_frac: float = 0.1,
+    top_k: int = 5,
+    family: int = 32,
+) -> list[dict]:
     """Best features and best neuron per context: chosen on `select`, measured on `evaluate`.
 
     With `family` > 0, each context also gets its feature family (`family.context_family`) grown from its
@@ -234,8 +278,16 @@ def evaluate_contexts(contexts: list[Context], select: TokenActs, evaluate: Toke
             where, n = ("selection", len(sm)) if not sm.any() else ("evaluation", len(em))
             r["error"] = f"context {ctx.name!r} matches no token of the {n} {where} tokens; nothing to test"
         else:
-            r.update({"n_in_select": int(sm.sum()), "n_in_eval": int(em.sum()), "n_eval": int(len(em)), "fires_frac": fires_frac,
-                      "_sm": sm, "_em": em})
+            r.update(
+                {
+                    "n_in_select": int(sm.sum()),
+                    "n_in_eval": int(em.sum()),
+                    "n_eval": int(len(em)),
+                    "fires_frac": fires_frac,
+                    "_sm": sm,
+                    "_em": em,
+                }
+            )
             ok.append((ctx, r, ev))
         out.append(r)
     if not ok:
@@ -243,8 +295,10 @@ def evaluate_contexts(contexts: list[Context], select: TokenActs, evaluate: Toke
     SM = np.stack([r.pop("_sm") for _, r, _ in ok], 1)
     EM = np.stack([r.pop("_em") for _, r, _ in ok], 1)
     EV = np.stack([ev for _, _, ev in ok], 1)
-    for unit, s_acts, e_acts in (("feature", select.features[sae_index], evaluate.features[sae_index]),
-                                 ("neuron", select.neurons, evaluate.neurons)):
+    for unit, s_acts, e_acts in (
+        ("feature", select.features[sae_index], evaluate.features[sae_index]),
+        ("neuron", select.neurons, evaluate.neurons),
+    ):
         thr = thresholds(unit_max(s_acts), fires_frac)
         s_scores = score_units(s_acts, SM, thr)
         e_scores = score_units(e_acts, EM, thr)
@@ -253,8 +307,10 @@ def evaluate_contexts(contexts: list[Context], select: TokenActs, evaluate: Toke
             sc = {k: v[c] for k, v in s_scores.items()}
             es = {k: v[c] for k, v in e_scores.items()}
             picks = best_units(sc, top_k if unit == "feature" else 1)
-            rows = [{"index": j, **unit_numbers(es, j), "select_f1": float(sc["f1"][j]), "proxy_corr": float(corr[c, j])}
-                    for j in picks]
+            rows = [
+                {"index": j, **unit_numbers(es, j), "select_f1": float(sc["f1"][j]), "proxy_corr": float(corr[c, j])}
+                for j in picks
+            ]
             if unit == "feature":
                 r["features"] = rows
                 if family > 0:
@@ -272,8 +328,9 @@ def evaluate_contexts(contexts: list[Context], select: TokenActs, evaluate: Toke
     return out
 
 
-def evaluate_context(ctx: Context, select: TokenActs, evaluate: TokenActs, sae_index: int = 0, fires_frac: float = 0.1,
-                     top_k: int = 5) -> dict:
+def evaluate_context(
+    ctx: Context, select: TokenActs, evaluate: TokenActs, sae_index: int = 0, fires_frac: float = 0.1, top_k: int = 5
+) -> dict:
     """One context; raises MonoscopeError when it matches no token."""
     r = evaluate_contexts([ctx], select, evaluate, sae_index, fires_frac, top_k)[0]
     if "error" in r:
@@ -281,13 +338,15 @@ def evaluate_context(ctx: Context, select: TokenActs, evaluate: TokenActs, sae_i
     return r
 
 
-def plot_context(r: dict, path) -> "Path":
+def plot_context(r: dict, path) -> Path:
     """Rows: best feature, best neuron. Columns: activation histogram and expected-value plot stacked by proxy
     value, and specificity over activation levels."""
     from monoscope.plots import plt, save
 
-    units = [(u, r.get(f"{u}_profile"), (r.get("best_feature") if u == "feature" else r.get("neuron")))
-             for u in ("feature", "neuron")]
+    units = [
+        (u, r.get(f"{u}_profile"), (r.get("best_feature") if u == "feature" else r.get("neuron")))
+        for u in ("feature", "neuron")
+    ]
     units = [u for u in units if u[1] is not None]
     fig, axes = plt.subplots(max(1, len(units)), 3, figsize=(15, 3.6 * max(1, len(units))), squeeze=False)
     fig.subplots_adjust(hspace=0.45, wspace=0.25)
@@ -299,7 +358,9 @@ def plot_context(r: dict, path) -> "Path":
             k = len(prof["labels"])
             for g, label in enumerate(prof["labels"]):
                 h = np.asarray(prof[key][g], dtype=float)
-                ax.stairs(bottom + h, edges, baseline=bottom.copy(), fill=True, color=colors(g / max(1, k - 1)), label=label)
+                ax.stairs(
+                    bottom + h, edges, baseline=bottom.copy(), fill=True, color=colors(g / max(1, k - 1)), label=label
+                )
                 bottom += h
             ax.set_xlabel("activation")
             ax.set_ylabel(ylabel)
@@ -307,8 +368,12 @@ def plot_context(r: dict, path) -> "Path":
         row[1].set_title("expected value (weighted by activation)")
         row[0].legend(fontsize=6)
         lv = [x for x in prof["levels"] if x["specificity"] is not None]
-        row[2].plot([x["frac_of_max"] for x in lv], [x["specificity"] for x in lv], marker=".", label="share of firings")
-        row[2].plot([x["frac_of_max"] for x in lv], [x["specificity_mass"] for x in lv], marker=".", label="share of mass")
+        row[2].plot(
+            [x["frac_of_max"] for x in lv], [x["specificity"] for x in lv], marker=".", label="share of firings"
+        )
+        row[2].plot(
+            [x["frac_of_max"] for x in lv], [x["specificity_mass"] for x in lv], marker=".", label="share of mass"
+        )
         row[2].set_ylim(-0.02, 1.02)
         row[2].set_xlabel("activation level (fraction of max)")
         row[2].set_title("specificity above each level")

@@ -3,6 +3,7 @@
 Text longer than the model's context is cut into contexts of n_ctx - 1 tokens,
 each starting with BOS as in training, so any length up to `max_chars` works.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,7 +46,9 @@ class LiveModel:
             v, i = f.topk(k, dim=-1)
             for j, tid in enumerate(chunk):
                 feats = [[int(a), round(float(b), 4)] for a, b in zip(i[j], v[j]) if b > 0]
-                out.append({"id": int(tid), "text": self.tokenizer.decode([tid], skip_special_tokens=False), "features": feats})
+                out.append(
+                    {"id": int(tid), "text": self.tokenizer.decode([tid], skip_special_tokens=False), "features": feats}
+                )
         return {"tokens": out, "contexts": len(chunks), "n_ctx": self.n_ctx}
 
 

@@ -7,6 +7,7 @@ there. The final LayerNorm is approximated as linear: centre, divide by a
 typical scale measured on real tokens, multiply by its weight; then W_U. This
 is the direct path only: later layers of a deeper model are not included.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,7 +15,9 @@ import re
 import torch
 
 _MLP_POST = re.compile(r"^blocks\.(\d+)\.mlp\.hook_post$")
-_RESID = re.compile(r"^(hook_embed|blocks\.\d+\.(hook_resid_pre|hook_resid_mid|hook_resid_post|hook_mlp_out|hook_attn_out))$")
+_RESID = re.compile(
+    r"^(hook_embed|blocks\.\d+\.(hook_resid_pre|hook_resid_mid|hook_resid_post|hook_mlp_out|hook_attn_out))$"
+)
 
 
 def residual_directions(model, hook: str, W_dec: torch.Tensor) -> torch.Tensor | None:
@@ -38,8 +41,9 @@ def typical_ln_scale(model, tokens: torch.Tensor) -> float | None:
 
 
 @torch.no_grad()
-def logit_effects(model, hook: str, W_dec: torch.Tensor, scale: float | None, k: int = 10, bins: int = 32,
-                  chunk: int = 1024) -> dict | None:
+def logit_effects(
+    model, hook: str, W_dec: torch.Tensor, scale: float | None, k: int = 10, bins: int = 32, chunk: int = 1024
+) -> dict | None:
     """Per feature: top-k and bottom-k token ids with effects, and a histogram of the effect on every token."""
     if scale is None or not hasattr(model, "W_U") or not hasattr(model, "ln_final"):
         return None
@@ -64,8 +68,17 @@ def logit_effects(model, hook: str, W_dec: torch.Tensor, scale: float | None, k:
         hists.append((lo, hi, h))
     lo = torch.cat([h[0] for h in hists])
     hi = torch.cat([h[1] for h in hists])
-    return {"top_i": torch.cat(top_i), "top_v": torch.cat(top_v), "bot_i": torch.cat(bot_i), "bot_v": torch.cat(bot_v),
-            "lo": lo, "hi": hi, "hist": torch.cat([h[2] for h in hists]), "bins": bins, "scale": scale}
+    return {
+        "top_i": torch.cat(top_i),
+        "top_v": torch.cat(top_v),
+        "bot_i": torch.cat(bot_i),
+        "bot_v": torch.cat(bot_v),
+        "lo": lo,
+        "hi": hi,
+        "hist": torch.cat([h[2] for h in hists]),
+        "bins": bins,
+        "scale": scale,
+    }
 
 
 def logit_panel(eff: dict | None, i: int) -> dict | None:

@@ -7,6 +7,7 @@ with the proxy; how many neurons a feature's decoder direction spreads over
 share of features whose best-correlated neuron has correlation below 0.3,
 i.e. features that no single neuron reproduces.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,16 +27,22 @@ def feature_neuron_correlations(feats, neurons: np.ndarray) -> np.ndarray:
     n = feats.shape[0]
     X = neurons.astype(np.float64)
     mu_x = X.mean(0)
-    sd_x = np.sqrt(np.maximum((X * X).sum(0) - n * mu_x ** 2, 0))
+    sd_x = np.sqrt(np.maximum((X * X).sum(0) - n * mu_x**2, 0))
     mu_f = np.asarray(feats.mean(axis=0)).ravel()
-    sd_f = np.sqrt(np.maximum(np.asarray(feats.multiply(feats).sum(axis=0)).ravel() - n * mu_f ** 2, 0))
+    sd_f = np.sqrt(np.maximum(np.asarray(feats.multiply(feats).sum(axis=0)).ravel() - n * mu_f**2, 0))
     cross = np.asarray(feats.T @ X) - n * np.outer(mu_f, mu_x)
     den = np.outer(sd_f, sd_x)
     return np.divide(cross, den, out=np.zeros_like(cross), where=den > 0)
 
 
-def features_vs_neurons(acts: TokenActs, W_dec: np.ndarray, sae_index: int = 0, min_fires: int = 10,
-                        corr_cut: float = 0.3, spread_coef: float = 0.1) -> dict:
+def features_vs_neurons(
+    acts: TokenActs,
+    W_dec: np.ndarray,
+    sae_index: int = 0,
+    min_fires: int = 10,
+    corr_cut: float = 0.3,
+    spread_coef: float = 0.1,
+) -> dict:
     """Summary numbers over all live features (≥ min_fires firings on the evaluation tokens)."""
     feats = acts.features[sae_index]
     fires = np.diff(feats.indptr)
@@ -68,21 +75,23 @@ def context_comparison(results: list[dict]) -> list[dict]:
         if "error" in r:
             continue
         f, n = r.get("best_feature"), r.get("neuron")
-        rows.append({
-            "context": r["name"],
-            "n_in_eval": r["n_in_eval"],
-            "feature": f and f["index"],
-            "feature_specificity": f and f["specificity"],
-            "feature_sensitivity": f and f["sensitivity"],
-            "feature_proxy_corr": f and f["proxy_corr"],
-            "neuron": n and n["index"],
-            "neuron_specificity": n and n["specificity"],
-            "neuron_sensitivity": n and n["sensitivity"],
-            "neuron_proxy_corr": n and n["proxy_corr"],
-            "max_neuron_proxy_corr": r["max_neuron_proxy_corr"],
-            "feature_beats_neuron": r["feature_beats_neuron"],
-            "goal_met": r["goal_met"],
-            "probe_specificity": r["probe"]["specificity"] if "probe" in r else None,
-            "probe_sensitivity": r["probe"]["sensitivity"] if "probe" in r else None,
-        })
+        rows.append(
+            {
+                "context": r["name"],
+                "n_in_eval": r["n_in_eval"],
+                "feature": f and f["index"],
+                "feature_specificity": f and f["specificity"],
+                "feature_sensitivity": f and f["sensitivity"],
+                "feature_proxy_corr": f and f["proxy_corr"],
+                "neuron": n and n["index"],
+                "neuron_specificity": n and n["specificity"],
+                "neuron_sensitivity": n and n["sensitivity"],
+                "neuron_proxy_corr": n and n["proxy_corr"],
+                "max_neuron_proxy_corr": r["max_neuron_proxy_corr"],
+                "feature_beats_neuron": r["feature_beats_neuron"],
+                "goal_met": r["goal_met"],
+                "probe_specificity": r["probe"]["specificity"] if "probe" in r else None,
+                "probe_sensitivity": r["probe"]["sensitivity"] if "probe" in r else None,
+            }
+        )
     return rows

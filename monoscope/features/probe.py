@@ -24,6 +24,7 @@ by how the SAE carves the activations. `at_half_sensitivity` names what the
 direction confuses the context with: at the threshold where it fires on half
 the context's tokens, how many of its other firings fall in each other label.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -48,8 +49,13 @@ def _by_seen(fire: np.ndarray, y: np.ndarray, seen: np.ndarray) -> list[dict]:
     out = []
     for lo, hi in SEEN_BINS:
         inn = y & (seen >= lo) & (seen < (hi if hi is not None else np.inf))
-        out.append({"seen": f"{lo}-{hi - 1}" if hi is not None else f"{lo}+", "n_in_context": int(inn.sum()),
-                    "sensitivity": float((fire & inn).sum() / inn.sum()) if inn.any() else None})
+        out.append(
+            {
+                "seen": f"{lo}-{hi - 1}" if hi is not None else f"{lo}+",
+                "n_in_context": int(inn.sum()),
+                "sensitivity": float((fire & inn).sum() / inn.sum()) if inn.any() else None,
+            }
+        )
     return out
 
 
@@ -82,17 +88,30 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, min_spec: float = MIN_SP
     return float((s[cut] + nxt) / 2), rule
 
 
-def probe_ceiling(X_fit: np.ndarray, y_fit: np.ndarray, X_sel: np.ndarray, y_sel: np.ndarray, X_ev: np.ndarray,
-                  y_ev: np.ndarray, min_spec: float = MIN_SPEC, max_fit: int = 100_000, C: float = 0.1, seed: int = 0,
-                  seen_ev: np.ndarray | None = None, label_ev: np.ndarray | None = None) -> dict:
+def probe_ceiling(
+    X_fit: np.ndarray,
+    y_fit: np.ndarray,
+    X_sel: np.ndarray,
+    y_sel: np.ndarray,
+    X_ev: np.ndarray,
+    y_ev: np.ndarray,
+    min_spec: float = MIN_SPEC,
+    max_fit: int = 100_000,
+    C: float = 0.1,
+    seed: int = 0,
+    seen_ev: np.ndarray | None = None,
+    label_ev: np.ndarray | None = None,
+) -> dict:
     """Fit on (a random subsample of at most `max_fit`) fit tokens, threshold on the selection tokens, measure on eval.
 
     `seen_ev`: own-document tokens each evaluation token sees (`own_document_seen`), for `tuned.by_seen`;
     `label_ev`: each evaluation token's label (its domain), for `at_half_sensitivity`."""
     y_fit, y_sel, y_ev = (np.asarray(y, bool) for y in (y_fit, y_sel, y_ev))
     if len(X_fit) != len(y_fit) or len(X_sel) != len(y_sel) or len(X_ev) != len(y_ev):
-        raise MonoscopeError(f"probe: {len(X_fit)}/{len(X_sel)}/{len(X_ev)} activation rows for "
-                             f"{len(y_fit)}/{len(y_sel)}/{len(y_ev)} labels")
+        raise MonoscopeError(
+            f"probe: {len(X_fit)}/{len(X_sel)}/{len(X_ev)} activation rows for "
+            f"{len(y_fit)}/{len(y_sel)}/{len(y_ev)} labels"
+        )
     for name, y in (("fit", y_fit), ("selection", y_sel)):
         if y.all() or not y.any():
             raise MonoscopeError(f"probe: the {name} tokens must hold both in-context and out-of-context tokens")
@@ -116,13 +135,22 @@ def probe_ceiling(X_fit: np.ndarray, y_fit: np.ndarray, X_sel: np.ndarray, y_sel
     tuned = {**fire_rates(t_fire, y_ev), "threshold_rule": t_rule + ", on the evaluation tokens (optimistic)"}
     if seen_ev is not None:
         tuned["by_seen"] = _by_seen(t_fire, y_ev, np.asarray(seen_ev))
-    out = {"threshold_rule": rule, "n_fit": int(len(fit)), "C": C, **fire_rates(s_ev > thr, y_ev),
-           "selection": fire_rates(s_sel > thr, y_sel), "tuned": tuned}
+    out = {
+        "threshold_rule": rule,
+        "n_fit": int(len(fit)),
+        "C": C,
+        **fire_rates(s_ev > thr, y_ev),
+        "selection": fire_rates(s_sel > thr, y_sel),
+        "tuned": tuned,
+    }
     if label_ev is not None and y_ev.any():
         fire = s_ev > np.quantile(s_ev[y_ev], 0.5)
         names, counts = np.unique(np.asarray(label_ev)[fire & ~y_ev].astype(str), return_counts=True)
         top = np.argsort(-counts, kind="stable")[:CONFUSED_TOP]
-        out["at_half_sensitivity"] = {**fire_rates(fire, y_ev), "false_positives": {str(names[i]): int(counts[i]) for i in top}}
+        out["at_half_sensitivity"] = {
+            **fire_rates(fire, y_ev),
+            "false_positives": {str(names[i]): int(counts[i]) for i in top},
+        }
     return out
 
 
@@ -137,7 +165,8 @@ def probe_contexts(contexts: list[Context], results: list[dict], fit, select, ev
         ctx = by[r["name"]]
         ys = [ctx.mask(ctx.values(a.table)) for a in (fit, select, evaluate)]
         try:
-            r["probe"] = probe_ceiling(fit.neurons, ys[0], select.neurons, ys[1], evaluate.neurons, ys[2], seen_ev=seen,
-                                       label_ev=labels, **kw)
+            r["probe"] = probe_ceiling(
+                fit.neurons, ys[0], select.neurons, ys[1], evaluate.neurons, ys[2], seen_ev=seen, label_ev=labels, **kw
+            )
         except MonoscopeError as e:
             r["probe"] = {"error": str(e)}

@@ -12,9 +12,10 @@ entries, so the cost scales with L0, not with d_sae × tokens:
 - `NeuronCorrelation`: running sums for Pearson correlation of every feature with
   every input dimension ("neuron").
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -30,8 +31,15 @@ class GroupedReservoir:
         self.gidx = torch.zeros(0, dtype=torch.long)
         self.win = torch.zeros(0, width)
 
-    def update(self, group_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], feat: torch.Tensor, key: torch.Tensor,
-               val: torch.Tensor, gidx: torch.Tensor, windows: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    def update(
+        self,
+        group_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        feat: torch.Tensor,
+        key: torch.Tensor,
+        val: torch.Tensor,
+        gidx: torch.Tensor,
+        windows: Callable[[torch.Tensor], torch.Tensor],
+    ) -> None:
         """Merge new entries; `group_of(feat, val)` groups old and new alike; `windows(sel)` gives the new kept ones' windows.
 
         Only groups that can change are re-sorted: a new entry enters only if its group has room or it beats the
@@ -100,11 +108,11 @@ class DoublingHistogram:
                 doublings = torch.round(torch.log2(target / old)).long()
                 for d in doublings.unique().tolist():
                     sel = idx[doublings == d]
-                    f = min(2 ** d, self.bins)
+                    f = min(2**d, self.bins)
                     merged = self.counts[sel].view(len(sel), self.bins // f, f).sum(-1)
                     self.counts[sel] = 0
                     self.counts[sel, : self.bins // f] = merged
-                    self.range[sel] = self.range[sel] * 2 ** d
+                    self.range[sel] = self.range[sel] * 2**d
         b = (val / self.range[feat] * self.bins).long().clamp_(0, self.bins - 1)
         self.counts.view(-1).index_add_(0, feat * self.bins + b, torch.ones_like(b))
 
@@ -167,7 +175,9 @@ class FeatureCorrelation:
         self.parts.append((tok[keep] + self.n, feat[keep], val[keep]))
         self.n += min(n_tokens, room)
 
-    def top(self, k: int, max_block_bytes: int = 1 << 28, max_pairs: int = 1 << 22) -> tuple[torch.Tensor, torch.Tensor]:
+    def top(
+        self, k: int, max_block_bytes: int = 1 << 28, max_pairs: int = 1 << 22
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-k Pearson correlations per feature. Σ f_i f_j comes from the co-active pairs of each token
         (Σ_t L0_t² work, no d_sae × tokens matrix); rows are done in blocks that fit `max_block_bytes`."""
         k = min(k, self.d_sae - 1)

@@ -6,6 +6,7 @@ of their activations on the same tokens (and compared by decoder cosine). A
 one feature becoming several, as in Bricken et al. (2023). A UMAP of all
 decoder directions (cosine metric) shows the sizes and the domains they cover.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,19 +23,25 @@ def check_same_source(saes: list, names: list[str]) -> None:
     for sae, name in zip(saes[1:], names[1:]):
         m = sae.cfg.metadata
         if m.get("hook_name") != ref.get("hook_name"):
-            raise MonoscopeError(f"cannot compare SAEs on different hooks: {names[0]} reads {ref.get('hook_name')!r}, "
-                                 f"{name} reads {m.get('hook_name')!r}")
+            raise MonoscopeError(
+                f"cannot compare SAEs on different hooks: {names[0]} reads {ref.get('hook_name')!r}, "
+                f"{name} reads {m.get('hook_name')!r}"
+            )
         a, b = ref.get("model_path"), m.get("model_path")
         if a and b and Path(a).resolve() != Path(b).resolve():
-            raise MonoscopeError(f"cannot compare SAEs of different models: {names[0]} was trained on {a}, {name} on {b}")
+            raise MonoscopeError(
+                f"cannot compare SAEs of different models: {names[0]} was trained on {a}, {name} on {b}"
+            )
         if sae.d_in != saes[0].d_in:
-            raise MonoscopeError(f"cannot compare SAEs of different widths: {names[0]} d_in={saes[0].d_in}, {name} d_in={sae.d_in}")
+            raise MonoscopeError(
+                f"cannot compare SAEs of different widths: {names[0]} d_in={saes[0].d_in}, {name} d_in={sae.d_in}"
+            )
 
 
 def _moments(F) -> tuple[np.ndarray, np.ndarray]:
     n = F.shape[0]
     mu = np.asarray(F.mean(axis=0)).ravel()
-    sd = np.sqrt(np.maximum(np.asarray(F.multiply(F).sum(axis=0)).ravel() - n * mu ** 2, 0))
+    sd = np.sqrt(np.maximum(np.asarray(F.multiply(F).sum(axis=0)).ravel() - n * mu**2, 0))
     return mu, sd
 
 
@@ -66,9 +73,14 @@ def match_sizes(A, B, WA: np.ndarray, WB: np.ndarray, min_fires: int = 10) -> di
     pcos = cos[parent, np.arange(cos.shape[1])]
     best_cos = cos[live_a].max(0) if live_a.any() else np.zeros(cos.shape[1])
     return {
-        "d_small": int(A.shape[1]), "d_large": int(B.shape[1]),
-        "n_live_small": int(live_a.sum()), "n_live_large": int(live_b.sum()),
-        "parent": parent.tolist(), "parent_corr": best.tolist(), "parent_cos": pcos.tolist(), "live_large": live_b.tolist(),
+        "d_small": int(A.shape[1]),
+        "d_large": int(B.shape[1]),
+        "n_live_small": int(live_a.sum()),
+        "n_live_large": int(live_b.sum()),
+        "parent": parent.tolist(),
+        "parent_corr": best.tolist(),
+        "parent_cos": pcos.tolist(),
+        "live_large": live_b.tolist(),
         "median_parent_corr": float(np.median(best[live_b])) if live_b.any() else None,
         "median_parent_cos": float(np.median(pcos[live_b])) if live_b.any() else None,
         "median_best_cos": float(np.median(best_cos[live_b])) if live_b.any() else None,
@@ -79,16 +91,22 @@ def match_sizes(A, B, WA: np.ndarray, WB: np.ndarray, min_fires: int = 10) -> di
 def families(match: dict, min_corr: float = 0.4, min_children: int = 2, limit: int = 8) -> list[dict]:
     """Small features that several large features map back to (corr ≥ min_corr), largest families first."""
     kids: dict[int, list[dict]] = {}
-    for j, (p, c, cs, live) in enumerate(zip(match["parent"], match["parent_corr"], match["parent_cos"], match["live_large"])):
+    for j, (p, c, cs, live) in enumerate(
+        zip(match["parent"], match["parent_corr"], match["parent_cos"], match["live_large"])
+    ):
         if live and c >= min_corr:
             kids.setdefault(int(p), []).append({"index": j, "corr": float(c), "cos": float(cs)})
-    fams = [{"parent": p, "children": sorted(ch, key=lambda r: -r["corr"])} for p, ch in kids.items() if len(ch) >= min_children]
+    fams = [
+        {"parent": p, "children": sorted(ch, key=lambda r: -r["corr"])}
+        for p, ch in kids.items()
+        if len(ch) >= min_children
+    ]
     fams.sort(key=lambda f: (-len(f["children"]), -np.mean([c["corr"] for c in f["children"]])))
     return fams[:limit]
 
 
 def n_families(match: dict, min_corr: float = 0.4, min_children: int = 2) -> int:
-    return len(families(match, min_corr, min_children, limit=10 ** 9))
+    return len(families(match, min_corr, min_children, limit=10**9))
 
 
 def top_examples(F, j: int, table: TokenTable, k: int = 4) -> list[dict]:
@@ -98,7 +116,9 @@ def top_examples(F, j: int, table: TokenTable, k: int = 4) -> list[dict]:
     out = []
     for i in np.argsort(-vals)[:k]:
         left, tok, right = table.snippet(int(rows[i]))
-        out.append({"act": float(vals[i]), "left": left, "token": tok, "right": right, "domain": str(table.domain[rows[i]])})
+        out.append(
+            {"act": float(vals[i]), "left": left, "token": tok, "right": right, "domain": str(table.domain[rows[i]])}
+        )
     return out
 
 
@@ -120,8 +140,13 @@ def umap_embed(W: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarra
         raise MonoscopeError("the UMAP figure needs umap-learn; install monoscope[science]") from None
     if len(W) < 4:
         raise MonoscopeError(f"UMAP needs at least 4 decoder directions, got {len(W)}")
-    reducer = umap.UMAP(n_neighbors=min(n_neighbors, len(W) - 1), min_dist=0.1, metric="cosine", random_state=seed,
-                        init="random" if len(W) < 50 else "spectral")
+    reducer = umap.UMAP(
+        n_neighbors=min(n_neighbors, len(W) - 1),
+        min_dist=0.1,
+        metric="cosine",
+        random_state=seed,
+        init="random" if len(W) < 50 else "spectral",
+    )
     return reducer.fit_transform(np.asarray(W, dtype=np.float32))
 
 

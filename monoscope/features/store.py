@@ -26,6 +26,7 @@ Schema (all tables written once by `write_store`, then read-only):
 The database is written to a temporary file and renamed into place, so an
 interrupted analysis leaves the previous store intact.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,9 @@ import os
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from monoscope.errors import MonoscopeError
 
@@ -101,11 +103,14 @@ class StoreWriter:
 
     def features(self, rows: Iterable[tuple]) -> None:
         """Rows of (id, density, max_act, mean_act, n_active, label, panels_dict)."""
-        self.db.executemany("INSERT INTO features VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            ((*r[:6], json.dumps(r[6], separators=(",", ":"))) for r in rows))
+        self.db.executemany(
+            "INSERT INTO features VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((*r[:6], json.dumps(r[6], separators=(",", ":"))) for r in rows),
+        )
 
     def examples(self, rows: Iterable[tuple]) -> None:
         """Rows of (feature, kind, rank, bin, act, row, col, doc, pos, start, tokens, acts, loss|None)."""
+
         def enc(r):
             return (*r[:10], json.dumps(r[10]), json.dumps(r[11]), None if r[12] is None else json.dumps(r[12]))
 
@@ -152,7 +157,9 @@ class FeatureStore:
         except sqlite3.DatabaseError as e:
             raise MonoscopeError(f"{p} is not a monoscope feature store ({e})") from None
         if self.meta.get("version") != VERSION:
-            raise MonoscopeError(f"{p} has store version {self.meta.get('version')}, expected {VERSION}; run `monoscope analyze` again")
+            raise MonoscopeError(
+                f"{p} has store version {self.meta.get('version')}, expected {VERSION}; run `monoscope analyze` again"
+            )
         self.d_sae = int(self.meta["d_sae"])
         self._vocab: list[str] | None = None
         if sae_folder is not None:
@@ -169,9 +176,11 @@ class FeatureStore:
         """Refuse a store built for other weights: its evidence would describe other features."""
         h = sae_hash(sae_folder)
         if h != self.meta.get("sae_hash"):
-            raise MonoscopeError(f"feature store {self.path} was built for the SAE at {self.meta.get('sae_path')} "
-                                 f"(weights sha256 {str(self.meta.get('sae_hash'))[:12]}), not {sae_folder} "
-                                 f"(sha256 {h[:12]}); run `monoscope analyze --sae {sae_folder} --overwrite`")
+            raise MonoscopeError(
+                f"feature store {self.path} was built for the SAE at {self.meta.get('sae_path')} "
+                f"(weights sha256 {str(self.meta.get('sae_hash'))[:12]}), not {sae_folder} "
+                f"(sha256 {h[:12]}); run `monoscope analyze --sae {sae_folder} --overwrite`"
+            )
 
     @property
     def vocab(self) -> list[str]:
@@ -207,15 +216,23 @@ class FeatureStore:
     def quantile_examples(self, i: int) -> list[dict]:
         return self.examples(i, "quantile")
 
-    def list(self, sort: str = "index", limit: int = 100, offset: int = 0, descending: bool | None = None,
-             alive_only: bool = False) -> list[dict]:
+    def list(
+        self,
+        sort: str = "index",
+        limit: int = 100,
+        offset: int = 0,
+        descending: bool | None = None,
+        alive_only: bool = False,
+    ) -> list[dict]:
         """Feature rows without panels, sorted by 'index', 'density' or 'max_act'."""
         if sort not in SORTS:
             raise MonoscopeError(f"unknown sort {sort!r}; expected one of {', '.join(SORTS)}")
         desc = (sort != "index") if descending is None else descending
         where = "WHERE n_active > 0" if alive_only else ""
-        q = (f"SELECT id, density, max_act, mean_act, n_active, label FROM features {where} "
-             f"ORDER BY {SORTS[sort]} {'DESC' if desc else 'ASC'}, id LIMIT ? OFFSET ?")
+        q = (
+            f"SELECT id, density, max_act, mean_act, n_active, label FROM features {where} "
+            f"ORDER BY {SORTS[sort]} {'DESC' if desc else 'ASC'}, id LIMIT ? OFFSET ?"
+        )
         cur = self._db().execute(q, (max(0, int(limit)), max(0, int(offset))))
         return [_row_dict(cur, r) for r in cur.fetchall()]
 
@@ -241,7 +258,9 @@ class FeatureStore:
         cur = self._db().execute(
             f"SELECT t.feature, t.kind, MAX(t.score) AS score, t.token, f.density, f.max_act, f.label "
             f"FROM token_index t JOIN features f ON f.id = t.feature WHERE t.token IN ({marks}) "
-            f"GROUP BY t.feature, t.kind ORDER BY (t.kind = 'act') DESC, score DESC LIMIT ?", (*ids, int(limit)))
+            f"GROUP BY t.feature, t.kind ORDER BY (t.kind = 'act') DESC, score DESC LIMIT ?",
+            (*ids, int(limit)),
+        )
         out = []
         for row in cur.fetchall():
             d = _row_dict(cur, row)

@@ -6,6 +6,7 @@ and each neuron of the first model to the second model's best-correlated
 neuron. Bricken et al. (2023) found a median of 0.72 for features vs 0.46 for
 neurons.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,9 @@ def dense_correlations(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 def check_same_tokens(a: TokenActs, b: TokenActs) -> None:
     if len(a) != len(b) or not np.array_equal(a.table.tokens, b.table.tokens):
-        raise MonoscopeError("universality needs both models run on the same tokens; the two runs use different datasets "
-                             "or tokenizers")
+        raise MonoscopeError(
+            "universality needs both models run on the same tokens; the two runs use different datasets or tokenizers"
+        )
 
 
 def universality(a: TokenActs, b: TokenActs, min_fires: int = 10, sae_index: int = 0) -> dict:

@@ -1,4 +1,5 @@
 """Subject models behind one interface: named hook points, `run_with_cache`, `run_with_hooks`."""
+
 from monoscope.models.hooks import HookedModel, HookPoint
 from monoscope.models.transformer import GPT, GPTConfig, lm_loss
 
@@ -14,7 +15,9 @@ def load_model(folder, device="cpu"):
 
     folder = Path(folder)
     if not (folder / "config.json").exists():
-        raise MonoscopeError(f"{folder} has no config.json; expected a model folder made by `monoscope train-model` or a Hugging Face model folder")
+        raise MonoscopeError(
+            f"{folder} has no config.json; expected a model folder made by `monoscope train-model` or a Hugging Face model folder"
+        )
     cfg = read_json(folder / "config.json", "model config")
     if cfg.get("architecture") == "monoscope-gpt":
         return GPT.load(folder, device)

@@ -6,6 +6,7 @@ and the model computes exactly what `transformers` computes. A hook costs a
 dictionary check when nothing listens; `run_with_cache(..., stop_early=True)`
 stops the forward pass after the last hook it needs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,15 +60,23 @@ def _module(root: nn.Module, path: str, fallback: nn.Module | None = None) -> nn
 class HFModel(HookedModel):
     """A `transformers` model with TransformerLens-named hook points."""
 
-    def __init__(self, hf_model: nn.Module, tokenizer=None, arch: ArchSpec | None = None, model_name: str = "",
-                 compute_dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        hf_model: nn.Module,
+        tokenizer=None,
+        arch: ArchSpec | None = None,
+        model_name: str = "",
+        compute_dtype: torch.dtype = torch.float32,
+    ):
         super().__init__()
         self.hf = hf_model.eval()
         self.tokenizer = tokenizer
         c = hf_model.config
         self.arch = arch or spec_for(c.model_type)
         self.compute_dtype = compute_dtype
-        self.causal = not (getattr(c, "model_type", "") in ("bert", "roberta") or getattr(c, "is_encoder_decoder", False))
+        self.causal = not (
+            getattr(c, "model_type", "") in ("bert", "roberta") or getattr(c, "is_encoder_decoder", False)
+        )
         self.cfg = HFModelConfig(
             model_name=model_name or getattr(c, "_name_or_path", "") or c.model_type,
             architecture=c.model_type,
@@ -76,7 +85,10 @@ class HFModel(HookedModel):
             vocab_size=int(_first_attr(c, "vocab_size")),
             n_ctx=int(_first_attr(c, "max_position_embeddings", "n_positions", "n_ctx", default=2048)),
             n_heads=int(_first_attr(c, "num_attention_heads", "n_head")),
-            d_mlp=int(_first_attr(c, "intermediate_size", "n_inner", "ffn_dim", default=0) or 4 * _first_attr(c, "hidden_size", "n_embd")),
+            d_mlp=int(
+                _first_attr(c, "intermediate_size", "n_inner", "ffn_dim", default=0)
+                or 4 * _first_attr(c, "hidden_size", "n_embd")
+            ),
         )
         self._hooks: dict[str, HookPoint] = {}
         self._handles: list = []
@@ -101,7 +113,9 @@ class HFModel(HookedModel):
                 return hp(out)
             if isinstance(out, tuple) and out and isinstance(out[0], torch.Tensor):
                 return (hp(out[0]),) + tuple(out[1:])
-            raise MonoscopeError(f"hook {name}: module returns {type(out).__name__}, not a tensor; pick another module path")
+            raise MonoscopeError(
+                f"hook {name}: module returns {type(out).__name__}, not a tensor; pick another module path"
+            )
 
         self._handles.append(module.register_forward_hook(fwd))
 
@@ -113,7 +127,11 @@ class HFModel(HookedModel):
                 return None
             if args:
                 return (hp(args[0]),) + tuple(args[1:]), kwargs
-            key = "hidden_states" if "hidden_states" in kwargs else next(k for k, v in kwargs.items() if isinstance(v, torch.Tensor))
+            key = (
+                "hidden_states"
+                if "hidden_states" in kwargs
+                else next(k for k, v in kwargs.items() if isinstance(v, torch.Tensor))
+            )
             return args, {**kwargs, key: hp(kwargs[key])}
 
         self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
@@ -126,7 +144,9 @@ class HFModel(HookedModel):
             self._attach_output("hook_pos_embed", _module(base, a.pos_embed, self.hf))
         layers = _module(base, a.layers, self.hf)
         if not isinstance(layers, (nn.ModuleList, nn.Sequential)):
-            raise MonoscopeError(f"module path layers={a.layers!r} is a {type(layers).__name__}, not a list of blocks; {HOW_TO_MAP}")
+            raise MonoscopeError(
+                f"module path layers={a.layers!r} is a {type(layers).__name__}, not a list of blocks; {HOW_TO_MAP}"
+            )
         for i, block in enumerate(layers):
             p = f"blocks.{i}."
             self._attach_input(p + "hook_resid_pre", block)
@@ -153,25 +173,37 @@ class HFModel(HookedModel):
     def device(self) -> torch.device:
         return next(self.hf.parameters()).device
 
-    def forward(self, tokens: torch.Tensor, return_type: str = "logits", attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, tokens: torch.Tensor, return_type: str = "logits", attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if tokens.dim() == 1:
             tokens = tokens[None]
         if tokens.numel() and (int(tokens.max()) >= self.cfg.vocab_size or int(tokens.min()) < 0):
-            raise MonoscopeError(f"token id out of range for vocabulary of {self.cfg.vocab_size}: tokenizer and model do not match")
+            raise MonoscopeError(
+                f"token id out of range for vocabulary of {self.cfg.vocab_size}: tokenizer and model do not match"
+            )
         tokens = tokens.to(self.device)
         with autocast(self.device, self.compute_dtype):
             out = self.hf(input_ids=tokens, attention_mask=attention_mask)
         logits = out.logits if getattr(out, "logits", None) is not None else out.last_hidden_state
         if return_type == "loss":
             if not self.causal:
-                raise MonoscopeError(f"{self.cfg.architecture} is not a causal language model; next-token loss is undefined")
+                raise MonoscopeError(
+                    f"{self.cfg.architecture} is not a causal language model; next-token loss is undefined"
+                )
             return lm_loss(logits, tokens)
         return logits
 
     # ---- files -------------------------------------------------------------
     @classmethod
-    def load(cls, folder: Path | str, device: str = "cpu", dtype: str | torch.dtype | None = "float32",
-             arch: ArchSpec | str | None = None, model_name: str = "") -> "HFModel":
+    def load(
+        cls,
+        folder: Path | str,
+        device: str = "cpu",
+        dtype: str | torch.dtype | None = "float32",
+        arch: ArchSpec | str | None = None,
+        model_name: str = "",
+    ) -> HFModel:
         """Load a model (and its tokenizer) from a local folder, or a hub id where the hub is reachable."""
         try:
             import transformers
@@ -180,7 +212,9 @@ class HFModel(HookedModel):
         dev = check_device(device)
         local = Path(folder)
         if local.exists() and not (local / "config.json").exists():
-            raise MonoscopeError(f"{local} has no config.json; expected a Hugging Face model folder (save_pretrained) or a monoscope model")
+            raise MonoscopeError(
+                f"{local} has no config.json; expected a Hugging Face model folder (save_pretrained) or a monoscope model"
+            )
         try:
             config = transformers.AutoConfig.from_pretrained(str(folder))
         except (OSError, ValueError) as e:

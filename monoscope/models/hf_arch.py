@@ -7,6 +7,7 @@ input of the MLP's down projection, i.e. the neurons after the nonlinearity,
 times the gate for gated MLPs), `hook_resid_pre` (a layer's input) and
 `hook_resid_mid` (the input of the second norm of a pre-norm block).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -25,27 +26,43 @@ class ArchSpec:
     resid_mid: str = ""  # per layer: module whose input is hook_resid_mid (pre-norm blocks only)
 
     @classmethod
-    def parse(cls, text: str) -> "ArchSpec":
+    def parse(cls, text: str) -> ArchSpec:
         """`layers=model.layers,embed=model.embed_tokens,attn=self_attn,mlp=mlp,mlp_down=mlp.down_proj`."""
         names = {f.name for f in fields(cls)}
         kv = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, sep, val = part.partition("=")
             if not sep or key.strip() not in names:
-                raise MonoscopeError(f"bad module-path entry {part!r}; expected KEY=PATH with KEY in {', '.join(sorted(names))}")
+                raise MonoscopeError(
+                    f"bad module-path entry {part!r}; expected KEY=PATH with KEY in {', '.join(sorted(names))}"
+                )
             kv[key.strip()] = val.strip()
         if "layers" not in kv:
             raise MonoscopeError("module paths must name layers=PATH (the list of transformer blocks)")
         return cls(**kv)
 
 
-_LLAMA = ArchSpec(layers="layers", embed="embed_tokens", attn="self_attn", mlp="mlp", mlp_down="mlp.down_proj",
-                  resid_mid="post_attention_layernorm")
-_BERT = ArchSpec(layers="encoder.layer", embed="embeddings.word_embeddings", pos_embed="embeddings.position_embeddings",
-                 attn="attention.output.dense", mlp="output.dense", mlp_down="output.dense")
+_LLAMA = ArchSpec(
+    layers="layers",
+    embed="embed_tokens",
+    attn="self_attn",
+    mlp="mlp",
+    mlp_down="mlp.down_proj",
+    resid_mid="post_attention_layernorm",
+)
+_BERT = ArchSpec(
+    layers="encoder.layer",
+    embed="embeddings.word_embeddings",
+    pos_embed="embeddings.position_embeddings",
+    attn="attention.output.dense",
+    mlp="output.dense",
+    mlp_down="output.dense",
+)
 
 ARCH_SPECS: dict[str, ArchSpec] = {
-    "gpt2": ArchSpec(layers="h", embed="wte", pos_embed="wpe", attn="attn", mlp="mlp", mlp_down="mlp.c_proj", resid_mid="ln_2"),
+    "gpt2": ArchSpec(
+        layers="h", embed="wte", pos_embed="wpe", attn="attn", mlp="mlp", mlp_down="mlp.c_proj", resid_mid="ln_2"
+    ),
     "gpt_neox": ArchSpec(layers="layers", embed="embed_in", attn="attention", mlp="mlp", mlp_down="mlp.dense_4h_to_h"),
     "llama": _LLAMA,
     "mistral": _LLAMA,
@@ -57,13 +74,17 @@ ARCH_SPECS: dict[str, ArchSpec] = {
     "roberta": _BERT,
 }
 
-HOW_TO_MAP = ("name the module paths yourself: HFModel.load(folder, arch=ArchSpec.parse('layers=h,embed=wte,attn=attn,"
-              "mlp=mlp,mlp_down=mlp.c_proj')) or `--module-paths layers=...,embed=...` on the command line "
-              "(paths relative to model.base_model; per-layer paths relative to one block)")
+HOW_TO_MAP = (
+    "name the module paths yourself: HFModel.load(folder, arch=ArchSpec.parse('layers=h,embed=wte,attn=attn,"
+    "mlp=mlp,mlp_down=mlp.c_proj')) or `--module-paths layers=...,embed=...` on the command line "
+    "(paths relative to model.base_model; per-layer paths relative to one block)"
+)
 
 
 def spec_for(model_type: str) -> ArchSpec:
     if model_type not in ARCH_SPECS:
-        raise MonoscopeError(f"architecture {model_type!r} is not mapped to hook points; supported: "
-                             f"{', '.join(sorted(ARCH_SPECS))}; or {HOW_TO_MAP}")
+        raise MonoscopeError(
+            f"architecture {model_type!r} is not mapped to hook points; supported: "
+            f"{', '.join(sorted(ARCH_SPECS))}; or {HOW_TO_MAP}"
+        )
     return ARCH_SPECS[model_type]

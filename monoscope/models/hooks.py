@@ -5,10 +5,11 @@ function `fn(value, hook) -> value | None`; returning a tensor replaces the
 value. `run_with_cache` reads, `run_with_hooks` edits, and both stop the
 forward pass early when nothing downstream is needed.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -35,7 +36,9 @@ class HookPoint(nn.Module):
             out = fn(x, self)
             if out is not None:
                 if out.shape != x.shape:
-                    raise MonoscopeError(f"hook on {self.name} returned shape {tuple(out.shape)}, expected {tuple(x.shape)}")
+                    raise MonoscopeError(
+                        f"hook on {self.name} returned shape {tuple(out.shape)}, expected {tuple(x.shape)}"
+                    )
                 x = out
         return x
 
@@ -108,6 +111,7 @@ class HookedModel(nn.Module):
                 cache[name] = x.detach()
                 if stop_early and len(cache) == len(wanted):
                     raise _StopForward
+
             return save
 
         hooks = list(fwd_hooks) + [(n, make(n)) for n in dict.fromkeys(names)]

@@ -1,4 +1,5 @@
 """Train the built-in subject model on a packed token dataset, with validation loss and resume."""
+
 from __future__ import annotations
 
 import math
@@ -74,7 +75,9 @@ def evaluate_lm(model: GPT, tokens: torch.Tensor, batch_size: int = 64) -> float
     return total / max(count, 1)
 
 
-def train_model(dataset, out: Path | str, cfg: ModelTrainConfig | None = None, overwrite: bool = False, progress: bool = True) -> GPT:
+def train_model(
+    dataset, out: Path | str, cfg: ModelTrainConfig | None = None, overwrite: bool = False, progress: bool = True
+) -> GPT:
     """Train (or resume, or reuse) a subject model in `out`: model.safetensors + config.json + metrics.jsonl."""
     cfg = cfg or ModelTrainConfig()
     out = Path(out)
@@ -82,7 +85,9 @@ def train_model(dataset, out: Path | str, cfg: ModelTrainConfig | None = None, o
     if cfg.model.vocab_size != vocab:
         raise MonoscopeError(f"model vocab_size {cfg.model.vocab_size} does not match the tokenizer's {vocab}")
     if cfg.model.n_ctx < dataset.meta["n_ctx"]:
-        raise MonoscopeError(f"model n_ctx {cfg.model.n_ctx} is shorter than the dataset contexts ({dataset.meta['n_ctx']})")
+        raise MonoscopeError(
+            f"model n_ctx {cfg.model.n_ctx} is shorter than the dataset contexts ({dataset.meta['n_ctx']})"
+        )
     if open_stage(out, "train-model", {**asdict(cfg), "data": str(dataset.folder.resolve())}, overwrite):
         return GPT.load(out, cfg.device)
     torch.manual_seed(cfg.seed)
@@ -91,7 +96,8 @@ def train_model(dataset, out: Path | str, cfg: ModelTrainConfig | None = None, o
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, betas=(0.9, 0.95),
+        lr=cfg.lr,
+        betas=(0.9, 0.95),
     )
     start = 0
     state_path = out / STATE
@@ -114,7 +120,9 @@ def train_model(dataset, out: Path | str, cfg: ModelTrainConfig | None = None, o
         batch = train[_batch_index(step, len(train), cfg.batch_size, cfg.seed)].to(cfg.device)
         loss = model(batch, return_type="loss")
         if not torch.isfinite(loss):
-            raise MonoscopeError(f"training loss became {loss.item()} at step {step}; lower --lr (last checkpoint kept)")
+            raise MonoscopeError(
+                f"training loss became {loss.item()} at step {step}; lower --lr (last checkpoint kept)"
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -129,8 +137,15 @@ def train_model(dataset, out: Path | str, cfg: ModelTrainConfig | None = None, o
             _checkpoint(state_path, model, opt, step + 1)
     model.save(out)
     val_loss = next((r["val_loss"] for r in reversed(read_jsonl(metrics)) if "val_loss" in r), None)
-    write_json(out / "train_summary.json", {"steps": cfg.steps, "val_loss": val_loss, "seconds": round(time.time() - t0, 1),
-                                            "tokens_seen": cfg.steps * cfg.batch_size * dataset.meta["n_ctx"]})
+    write_json(
+        out / "train_summary.json",
+        {
+            "steps": cfg.steps,
+            "val_loss": val_loss,
+            "seconds": round(time.time() - t0, 1),
+            "tokens_seen": cfg.steps * cfg.batch_size * dataset.meta["n_ctx"],
+        },
+    )
     if state_path.exists():
         state_path.unlink()
     finish_stage(out)

@@ -4,6 +4,7 @@ Default: the seed's single-block model (1 layer, d_model 128, d_mlp 512, 4 heads
 context 128). Pre-LayerNorm, learned positions, GELU MLP, untied unembedding.
 Hook names follow TransformerLens.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,7 @@ class GPTConfig:
         return self.d_model // self.n_heads
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GPTConfig":
+    def from_dict(cls, d: dict) -> GPTConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -155,10 +156,12 @@ class GPT(HookedModel):
         if tokens.dim() == 1:
             tokens = tokens[None]
         T = tokens.shape[1]
-        if T > self.cfg.n_ctx:
+        if self.cfg.n_ctx < T:
             raise MonoscopeError(f"input has {T} tokens, more than the model's context of {self.cfg.n_ctx}")
         if tokens.numel() and (int(tokens.max()) >= self.cfg.vocab_size or int(tokens.min()) < 0):
-            raise MonoscopeError(f"token id out of range for vocabulary of {self.cfg.vocab_size}: tokenizer and model do not match")
+            raise MonoscopeError(
+                f"token id out of range for vocabulary of {self.cfg.vocab_size}: tokenizer and model do not match"
+            )
         pos = torch.arange(T, device=tokens.device)
         x = self.hook_embed(self.W_E(tokens)) + self.hook_pos_embed(self.W_pos(pos))[None]
         for block in self.blocks:
@@ -175,23 +178,29 @@ class GPT(HookedModel):
         write_json(folder / "config.json", {"architecture": "monoscope-gpt", **asdict(self.cfg)})
 
     @classmethod
-    def load(cls, folder: Path | str, device: str | torch.device = "cpu") -> "GPT":
+    def load(cls, folder: Path | str, device: str | torch.device = "cpu") -> GPT:
         folder = Path(folder)
         cfg = read_json(folder / "config.json", "model config")
         model = cls(GPTConfig.from_dict(cfg))
         state = load_tensors(folder / "model.safetensors", "model weights")
         missing = set(model.state_dict()) - set(state)
         if missing:
-            raise MonoscopeError(f"{folder}/model.safetensors lacks {sorted(missing)[:3]}; it does not match config.json")
+            raise MonoscopeError(
+                f"{folder}/model.safetensors lacks {sorted(missing)[:3]}; it does not match config.json"
+            )
         for k, v in model.state_dict().items():
             if state[k].shape != v.shape:
-                raise MonoscopeError(f"{folder}/model.safetensors: {k} has shape {tuple(state[k].shape)}, config.json expects {tuple(v.shape)}")
+                raise MonoscopeError(
+                    f"{folder}/model.safetensors: {k} has shape {tuple(state[k].shape)}, config.json expects {tuple(v.shape)}"
+                )
         model.load_state_dict(state)
         return model.to(device).eval()
 
 
 def lm_loss(logits: torch.Tensor, tokens: torch.Tensor, per_token: bool = False) -> torch.Tensor:
     """Next-token cross-entropy; position t predicts token t+1."""
-    loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), tokens[:, 1:].reshape(-1), reduction="none")
+    loss = F.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]).float(), tokens[:, 1:].reshape(-1), reduction="none"
+    )
     loss = loss.view(tokens.shape[0], -1)
     return loss if per_token else loss.mean()

@@ -5,6 +5,7 @@ x_hat = f @ W_dec + b_dec. Decoder rows are feature directions (unit norm
 while training). An architecture is one small module that defines
 `activation` and `loss`; everything else lives here.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -15,7 +16,7 @@ from torch import nn
 
 from monoscope.errors import MonoscopeError
 
-ARCHITECTURES: dict[str, type["SAE"]] = {}
+ARCHITECTURES: dict[str, type[SAE]] = {}
 
 
 def register(name: str):
@@ -44,17 +45,21 @@ class SAEConfig:
     def __post_init__(self):
         w = self.matryoshka_widths
         try:  # a list (JSON, YAML), a tuple, or "64,256,1024" (a CLI flag; in a sweep file, where a list means a grid)
-            self.matryoshka_widths = tuple(int(v) for v in (w.split(",") if isinstance(w, str) and w.strip() else w or ()))
+            self.matryoshka_widths = tuple(
+                int(v) for v in (w.split(",") if isinstance(w, str) and w.strip() else w or ())
+            )
         except (TypeError, ValueError):
             raise MonoscopeError(f"matryoshka widths must be whole numbers like 64,256,1024, got {w!r}") from None
         if self.architecture not in ARCHITECTURES:
-            raise MonoscopeError(f"unknown SAE architecture {self.architecture!r}; known: {', '.join(sorted(ARCHITECTURES))}")
+            raise MonoscopeError(
+                f"unknown SAE architecture {self.architecture!r}; known: {', '.join(sorted(ARCHITECTURES))}"
+            )
         if int(self.d_in) <= 0 or int(self.d_sae) <= 0:
             raise MonoscopeError(f"d_in and d_sae must be positive, got d_in={self.d_in}, d_sae={self.d_sae}")
         ARCHITECTURES[self.architecture].validate(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SAEConfig":
+    def from_dict(cls, d: dict) -> SAEConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -85,8 +90,9 @@ class SAE(nn.Module):
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def loss(self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask: torch.Tensor | None = None,
-             aux_coef: float = 0.0) -> dict[str, torch.Tensor]:
+    def loss(
+        self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask: torch.Tensor | None = None, aux_coef: float = 0.0
+    ) -> dict[str, torch.Tensor]:
         """Loss terms on a batch; `total` is what the trainer minimises. Also returns `f` and `x_hat`."""
         raise NotImplementedError
 
@@ -100,7 +106,9 @@ class SAE(nn.Module):
         return self.cfg.d_sae
 
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.b_enc, (x - self.b_dec).reshape(-1, self.d_in), self.W_enc).reshape(*x.shape[:-1], self.d_sae)
+        return torch.addmm(self.b_enc, (x - self.b_dec).reshape(-1, self.d_in), self.W_enc).reshape(
+            *x.shape[:-1], self.d_sae
+        )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.activation(self.encode_pre(x))
@@ -137,8 +145,14 @@ class SAE(nn.Module):
         self.W_dec.data /= scale
         self.b_dec.data /= scale
 
-    def auxk_loss(self, x: torch.Tensor, residual: torch.Tensor, dead_mask: torch.Tensor | None, coef: float,
-                  k_aux: int | None = None) -> torch.Tensor:
+    def auxk_loss(
+        self,
+        x: torch.Tensor,
+        residual: torch.Tensor,
+        dead_mask: torch.Tensor | None,
+        coef: float,
+        k_aux: int | None = None,
+    ) -> torch.Tensor:
         """Gao et al.'s AuxK: the top dead latents reconstruct the residual through W_dec alone (no b_dec)."""
         from monoscope.sae.kernels import sparse_decode
 
@@ -151,7 +165,9 @@ class SAE(nn.Module):
         scale = min(len(dead) / k_aux, 1.0)  # fewer dead latents, smaller loss
         pre = torch.addmm(self.b_enc[dead], x - self.b_dec, self.W_enc[:, dead])
         v, i = pre.topk(min(k_aux, len(dead)), dim=-1, sorted=False)
-        e_hat = sparse_decode(dead[i], v, self.W_dec)  # no ReLU (as SAELens): a dead latent's negative pre-activation still learns
+        e_hat = sparse_decode(
+            dead[i], v, self.W_dec
+        )  # no ReLU (as SAELens): a dead latent's negative pre-activation still learns
         return coef * scale * (e_hat - residual).pow(2).sum(-1).mean()
 
     def saved_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -8,6 +8,7 @@ latents per token on average. (The running mean lags weights that are still
 changing and still carries its first batches: on the demo store it gave L0
 11 instead of 16.)
 """
+
 from __future__ import annotations
 
 import torch
@@ -40,13 +41,17 @@ class BatchTopKSAE(SAE):
             return self._batch_topk(pre.reshape(-1, self.d_sae)).reshape(pre.shape)
         return pre * (pre > self.threshold)
 
-    def reconstruction_loss(self, f: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+    def reconstruction_loss(
+        self, f: torch.Tensor, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         """(loss, MSE, x_hat, extra logs) from the kept activations; Matryoshka adds the losses of the dictionary's prefixes."""
         x_hat = self.decode(f)
         mse = self.mse(x_hat, x)
         return mse, mse, x_hat, {}
 
-    def loss(self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0) -> dict[str, torch.Tensor]:
+    def loss(
+        self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0
+    ) -> dict[str, torch.Tensor]:
         pre = self.encode_pre(x)
         f = self._batch_topk(pre)
         rec, mse, x_hat, extra = self.reconstruction_loss(f, x)
@@ -58,8 +63,15 @@ class BatchTopKSAE(SAE):
                 t = self.threshold
                 self.threshold.copy_(m if t < 0 else (1 - self.threshold_momentum) * t + self.threshold_momentum * m)
         l0 = (f > 0).sum(-1).float().mean().detach()
-        return {"total": rec + aux, "mse": mse.detach(), "sparsity": l0, "aux_k": aux.detach(), "f": f.detach(),
-                "x_hat": x_hat.detach(), **extra}
+        return {
+            "total": rec + aux,
+            "mse": mse.detach(),
+            "sparsity": l0,
+            "aux_k": aux.detach(),
+            "f": f.detach(),
+            "x_hat": x_hat.detach(),
+            **extra,
+        }
 
     @torch.no_grad()
     def calibrate(self, x: torch.Tensor, chunk: int = 4096) -> float:
@@ -76,4 +88,10 @@ class BatchTopKSAE(SAE):
 
     def export(self) -> tuple[str, dict[str, torch.Tensor]]:
         th = self.threshold.clamp_min(0.0) * torch.ones(self.d_sae, device=self.W_enc.device)
-        return self.saved_as, {"W_enc": self.W_enc, "b_enc": self.b_enc, "W_dec": self.W_dec, "b_dec": self.b_dec, "threshold": th}
+        return self.saved_as, {
+            "W_enc": self.W_enc,
+            "b_enc": self.b_enc,
+            "W_dec": self.W_dec,
+            "b_dec": self.b_dec,
+            "threshold": th,
+        }

@@ -5,6 +5,7 @@ configuration is refused with the differences named. Files are written with
 torch.save to a temporary name, fsynced, then renamed, and read back with
 torch.load(weights_only=True) only.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,12 +45,16 @@ def load_checkpoint(path: Path, config: dict, device: str | torch.device = "cpu"
     try:
         st = torch.load(path, weights_only=True, map_location=device)
     except Exception as e:  # noqa: BLE001 - any unreadable checkpoint gets one clear line
-        raise MonoscopeError(f"checkpoint {path} is unreadable ({type(e).__name__}); delete it or pass --overwrite") from None
+        raise MonoscopeError(
+            f"checkpoint {path} is unreadable ({type(e).__name__}); delete it or pass --overwrite"
+        ) from None
     old = json.loads(st.pop("config_json", "{}"))
     diff = config_diff(old, json.loads(json.dumps(config, sort_keys=True, default=str)))
     if diff:
-        raise MonoscopeError(f"cannot resume from {path}: it was made with another configuration ({'; '.join(diff[:4])}); "
-                             "pass --overwrite to start again")
+        raise MonoscopeError(
+            f"cannot resume from {path}: it was made with another configuration ({'; '.join(diff[:4])}); "
+            "pass --overwrite to start again"
+        )
     return st
 
 
@@ -76,5 +81,7 @@ def refuse_other_config(folder: Path, stage: str, config: dict, overwrite: bool)
         return
     diff = config_diff(old.get("config", {}), json.loads(json.dumps(config, default=str)))
     if diff:
-        raise MonoscopeError(f"{folder} holds a {stage} run with another configuration ({'; '.join(diff[:4])}"
-                             f"{' ...' if len(diff) > 4 else ''}); pass --overwrite to replace it or choose another --out")
+        raise MonoscopeError(
+            f"{folder} holds a {stage} run with another configuration ({'; '.join(diff[:4])}"
+            f"{' ...' if len(diff) > 4 else ''}); pass --overwrite to replace it or choose another --out"
+        )

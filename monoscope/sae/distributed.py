@@ -15,6 +15,7 @@ replicas never drift. Rank 0 writes metrics, checkpoints and the SAE.
 A rank that fails makes the others' next collective fail (peer gone) or time
 out after `timeout_s`; they then stop with a MonoscopeError instead of hanging.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,14 +40,18 @@ def _is_comm_error(e: BaseException) -> bool:
     if isinstance(e, getattr(dist, "DistError", ())):
         return True
     msg = str(e).lower()
-    return isinstance(e, RuntimeError) and any(w in msg for w in ("gloo", "nccl", "connection", "timed out", "timeout", "peer"))
+    return isinstance(e, RuntimeError) and any(
+        w in msg for w in ("gloo", "nccl", "connection", "timed out", "timeout", "peer")
+    )
 
 
 def init(device: str = "cpu", timeout_s: float = 120.0) -> tuple[int, int, str]:
     """Join the process group torchrun describes (RANK, WORLD_SIZE, MASTER_ADDR/PORT). Returns (rank, world, device)."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        raise MonoscopeError("--distributed needs the environment torchrun sets (RANK, WORLD_SIZE); "
-                             "launch with: torchrun --nproc_per_node N -m monoscope train-sae ... --distributed")
+        raise MonoscopeError(
+            "--distributed needs the environment torchrun sets (RANK, WORLD_SIZE); "
+            "launch with: torchrun --nproc_per_node N -m monoscope train-sae ... --distributed"
+        )
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     cuda = str(device).startswith("cuda")
     if cuda:
@@ -57,16 +62,22 @@ def init(device: str = "cpu", timeout_s: float = 120.0) -> tuple[int, int, str]:
         device = f"cuda:{local}"
     if not dist.is_initialized():
         try:
-            dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s))
+            dist.init_process_group(
+                "nccl" if cuda else "gloo", rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s)
+            )
         except Exception as e:  # rendezvous failures come as several types
-            raise MonoscopeError(f"rank {rank}: could not join the process group of {world} within {timeout_s:.0f} s: "
-                                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            raise MonoscopeError(
+                f"rank {rank}: could not join the process group of {world} within {timeout_s:.0f} s: "
+                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            ) from None
     return rank, world, device
 
 
 def rank_shards(n_shards: int, rank: int, world: int) -> list[int]:
     if n_shards < world:
-        raise MonoscopeError(f"the store has {n_shards} shard(s), fewer than the {world} ranks; harvest with a smaller --shard-size")
+        raise MonoscopeError(
+            f"the store has {n_shards} shard(s), fewer than the {world} ranks; harvest with a smaller --shard-size"
+        )
     return list(range(rank, n_shards, world))
 
 
@@ -121,15 +132,18 @@ class SyncedTrainer:
         return rec
 
 
-def train_sae_distributed(store, out: Path | str, cfg: TrainConfig, overwrite: bool = False, progress: bool = True,
-                          timeout_s: float = 120.0):
+def train_sae_distributed(
+    store, out: Path | str, cfg: TrainConfig, overwrite: bool = False, progress: bool = True, timeout_s: float = 120.0
+):
     """Train on `store` with every rank of the process group; returns the SAE on rank 0, None elsewhere."""
     rank, world, device = init(cfg.device, timeout_s)
     cfg.device = device
     out = Path(out)
     try:
         if cfg.sae.d_in != store.d_in:
-            raise MonoscopeError(f"SAE d_in={cfg.sae.d_in} does not match the store's vectors (d_in={store.d_in}, hook {store.hook})")
+            raise MonoscopeError(
+                f"SAE d_in={cfg.sae.d_in} does not match the store's vectors (d_in={store.d_in}, hook {store.hook})"
+            )
         local_batch = local_batch_size(cfg.batch_size, world)
         mine = store.select_shards(rank_shards(len(store.meta["shards"]), rank, world))
         # rank 0 prepares the folder; everyone learns the outcome (or its error) from it
@@ -142,7 +156,9 @@ def train_sae_distributed(store, out: Path | str, cfg: TrainConfig, overwrite: b
                 status = [f"error: {e}"]
         dist.broadcast_object_list(status, 0)
         if status[0].startswith("error: "):
-            raise MonoscopeError(status[0][7:] if rank == 0 else f"rank {rank}: rank 0 refused the output folder: {status[0][7:]}")
+            raise MonoscopeError(
+                status[0][7:] if rank == 0 else f"rank {rank}: rank 0 refused the output folder: {status[0][7:]}"
+            )
         if status[0] == "done":
             from monoscope.sae.io import load_sae
 
@@ -160,16 +176,25 @@ def train_sae_distributed(store, out: Path | str, cfg: TrainConfig, overwrite: b
             metrics.unlink()
         synced = SyncedTrainer(trainer, world)
         pin = str(device).startswith("cuda")
-        batches = mine.iter_batches(local_batch, seed=cfg.seed * 1000 + rank, start_batch=trainer.step_no, pin_memory=pin)
+        batches = mine.iter_batches(
+            local_batch, seed=cfg.seed * 1000 + rank, start_batch=trainer.step_no, pin_memory=pin
+        )
         t0 = time.time()
-        bar = tqdm(total=cfg.steps, initial=trainer.step_no, desc=f"train-sae x{world}", disable=not progress or rank != 0)
+        bar = tqdm(
+            total=cfg.steps, initial=trainer.step_no, desc=f"train-sae x{world}", disable=not progress or rank != 0
+        )
         while trainer.step_no < cfg.steps:
             x = next(batches).to(device, non_blocking=True) * scale
             rec = synced.step(x)
             if rank == 0 and len(rec) > 3:
                 jsonl_append(metrics, {**rec, "vectors": trainer.step_no * cfg.batch_size})
             bar.update(1)
-            if rank == 0 and cfg.checkpoint_every and trainer.step_no % cfg.checkpoint_every == 0 and trainer.step_no < cfg.steps:
+            if (
+                rank == 0
+                and cfg.checkpoint_every
+                and trainer.step_no % cfg.checkpoint_every == 0
+                and trainer.step_no < cfg.steps
+            ):
                 tmp = ckpt.with_name(ckpt.name + ".tmp")
                 torch.save(trainer.state_dict(), tmp)
                 tmp.replace(ckpt)
@@ -177,8 +202,15 @@ def train_sae_distributed(store, out: Path | str, cfg: TrainConfig, overwrite: b
         dist.barrier()
         sae = None
         if rank == 0:
-            sae = finish_sae(trainer, out, {**store.meta, "model": store.meta.get("model", "")}, store.hook, scale,
-                             time.time() - t0, {"world_size": world, "local_batch": local_batch})
+            sae = finish_sae(
+                trainer,
+                out,
+                {**store.meta, "model": store.meta.get("model", "")},
+                store.hook,
+                scale,
+                time.time() - t0,
+                {"world_size": world, "local_batch": local_batch},
+            )
             ckpt.unlink(missing_ok=True)
         dist.barrier()
         return sae
@@ -186,8 +218,10 @@ def train_sae_distributed(store, out: Path | str, cfg: TrainConfig, overwrite: b
         raise
     except Exception as e:
         if _is_comm_error(e):
-            raise MonoscopeError(f"rank {rank}: lost the other ranks ({str(e).splitlines()[0][:160]}); "
-                                 "another rank probably failed, see its error above") from None
+            raise MonoscopeError(
+                f"rank {rank}: lost the other ranks ({str(e).splitlines()[0][:160]}); "
+                "another rank probably failed, see its error above"
+            ) from None
         raise
     finally:
         if dist.is_initialized():

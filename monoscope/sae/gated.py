@@ -5,6 +5,7 @@ Loss = MSE + λ·Σ ReLU(π_gate)·||W_dec|| + the auxiliary reconstruction from
 ReLU(π_gate) through a frozen decoder (so the gate learns to reconstruct).
 Saved with SAELens's gated keys (W_enc, b_gate, r_mag, b_mag, W_dec, b_dec).
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,7 +39,9 @@ class GatedSAE(SAE):
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError("a gated SAE needs both paths; call encode(x)")
 
-    def loss(self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0) -> dict[str, torch.Tensor]:
+    def loss(
+        self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0
+    ) -> dict[str, torch.Tensor]:
         gate, mag = self._pre(x)
         f = (gate > 0) * mag.relu()
         x_hat = self.decode(f)
@@ -46,5 +49,11 @@ class GatedSAE(SAE):
         g = gate.relu()
         l1 = (g * self.W_dec.norm(dim=1)).sum(-1).mean()
         aux = (torch.addmm(self.b_dec.detach(), g, self.W_dec.detach()) - x).pow(2).sum(-1).mean()
-        return {"total": mse + sparsity_coef * l1 + aux, "mse": mse, "sparsity": l1.detach(), "aux_gate": aux.detach(),
-                "f": f.detach(), "x_hat": x_hat.detach()}
+        return {
+            "total": mse + sparsity_coef * l1 + aux,
+            "mse": mse,
+            "sparsity": l1.detach(),
+            "aux_gate": aux.detach(),
+            "f": f.detach(),
+            "x_hat": x_hat.detach(),
+        }

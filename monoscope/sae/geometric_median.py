@@ -1,4 +1,5 @@
 """Weiszfeld's algorithm: the point minimising the summed distance to the samples (Bricken et al.'s b_dec init)."""
+
 from __future__ import annotations
 
 import torch

@@ -3,6 +3,7 @@
 Our own facts go under `metadata`, never into a second format. Input scaling
 is folded into the weights before saving, so a saved SAE reads raw activations.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -63,14 +64,26 @@ def load_sae(folder: Path | str, device: str | torch.device = "cpu") -> SAE:
     raw = read_json(folder / "cfg.json", "SAE cfg.json")
     for key in ("architecture", "d_in", "d_sae"):
         if key not in raw:
-            raise MonoscopeError(f"{folder}/cfg.json lacks {key!r}; expected the SAELens layout (architecture, d_in, d_sae, ...)")
+            raise MonoscopeError(
+                f"{folder}/cfg.json lacks {key!r}; expected the SAELens layout (architecture, d_in, d_sae, ...)"
+            )
     meta = raw.get("metadata") or {}
     arch = meta.get("monoscope_architecture") or FROM_SAELENS.get(raw["architecture"], raw["architecture"])
-    arch = getattr(ARCHITECTURES.get(arch), "saved_as", arch)  # BatchTopK and Matryoshka are saved as their inference form
+    arch = getattr(
+        ARCHITECTURES.get(arch), "saved_as", arch
+    )  # BatchTopK and Matryoshka are saved as their inference form
     if arch not in ARCHITECTURES:
-        raise MonoscopeError(f"{folder}: unknown SAE architecture {raw['architecture']!r}; known: {', '.join(sorted(ARCHITECTURES))}")
-    cfg = SAEConfig(architecture=arch, d_in=int(raw["d_in"]), d_sae=int(raw["d_sae"]), k=raw.get("k"),
-                    dtype=raw.get("dtype", "float32"), metadata=meta)
+        raise MonoscopeError(
+            f"{folder}: unknown SAE architecture {raw['architecture']!r}; known: {', '.join(sorted(ARCHITECTURES))}"
+        )
+    cfg = SAEConfig(
+        architecture=arch,
+        d_in=int(raw["d_in"]),
+        d_sae=int(raw["d_sae"]),
+        k=raw.get("k"),
+        dtype=raw.get("dtype", "float32"),
+        metadata=meta,
+    )
     sae = ARCHITECTURES[arch](cfg)
     tensors = load_tensors(folder / WEIGHTS, "SAE weights")
     if raw.get("rescale_acts_by_decoder_norm") and "W_dec" in tensors:

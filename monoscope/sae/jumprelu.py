@@ -5,6 +5,7 @@ straight-through estimator: a rectangle kernel of width `jumprelu_bandwidth`
 around the threshold, as in the paper and SAELens. Saved with a `threshold`
 tensor in the SAELens layout.
 """
+
 from __future__ import annotations
 
 import math
@@ -60,8 +61,10 @@ class JumpReLUSAE(SAE):
     @staticmethod
     def validate(cfg: SAEConfig) -> None:
         if cfg.jumprelu_bandwidth <= 0 or cfg.jumprelu_init_threshold <= 0:
-            raise MonoscopeError(f"jumprelu_bandwidth and jumprelu_init_threshold must be positive, got "
-                                 f"{cfg.jumprelu_bandwidth} and {cfg.jumprelu_init_threshold}")
+            raise MonoscopeError(
+                f"jumprelu_bandwidth and jumprelu_init_threshold must be positive, got "
+                f"{cfg.jumprelu_bandwidth} and {cfg.jumprelu_init_threshold}"
+            )
 
     @property
     def threshold(self) -> torch.Tensor:
@@ -70,7 +73,9 @@ class JumpReLUSAE(SAE):
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         return pre * (pre > self.threshold)
 
-    def loss(self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0) -> dict[str, torch.Tensor]:
+    def loss(
+        self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0
+    ) -> dict[str, torch.Tensor]:
         pre = self.encode_pre(x)
         th = self.threshold
         bw = float(self.cfg.jumprelu_bandwidth)
@@ -78,11 +83,22 @@ class JumpReLUSAE(SAE):
         x_hat = self.decode(f)
         mse = self.mse(x_hat, x)
         l0 = _Step.apply(pre, th, bw).sum(-1).mean()
-        return {"total": mse + sparsity_coef * l0, "mse": mse, "sparsity": l0.detach(), "f": f.detach(), "x_hat": x_hat.detach()}
+        return {
+            "total": mse + sparsity_coef * l0,
+            "mse": mse,
+            "sparsity": l0.detach(),
+            "f": f.detach(),
+            "x_hat": x_hat.detach(),
+        }
 
     def export(self) -> tuple[str, dict[str, torch.Tensor]]:
-        return "jumprelu", {"W_enc": self.W_enc, "b_enc": self.b_enc, "W_dec": self.W_dec, "b_dec": self.b_dec,
-                            "threshold": self.threshold.detach()}
+        return "jumprelu", {
+            "W_enc": self.W_enc,
+            "b_enc": self.b_enc,
+            "W_dec": self.W_dec,
+            "b_dec": self.b_dec,
+            "threshold": self.threshold.detach(),
+        }
 
     def import_tensors(self, t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         t = dict(t)

@@ -7,13 +7,13 @@ entries per row are non-zero. Here the ReLU step is 5 matmuls plus a few fused
 passes, and TopK touches only the k active rows of W_dec / columns of W_enc
 (embedding_bag forward, CSR products and bincount backward).
 """
+
 from __future__ import annotations
 
 import warnings
 
 import torch
 import torch.nn.functional as F
-
 
 
 def _csr(*args, **kw) -> torch.Tensor:
@@ -139,7 +139,9 @@ class _SparseDecode(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             rows, k = idx.shape
             ptr = torch.arange(0, rows * k + 1, k, device=idx.device)
-            pattern = _csr(ptr, idx.reshape(-1), torch.zeros(rows * k, dtype=g.dtype, device=g.device), (rows, W_dec.shape[0]))
+            pattern = _csr(
+                ptr, idx.reshape(-1), torch.zeros(rows * k, dtype=g.dtype, device=g.device), (rows, W_dec.shape[0])
+            )
             dvals = torch.sparse.sampled_addmm(pattern, g, W_dec.t(), beta=0.0).values().reshape(rows, k)
         if ctx.needs_input_grad[2]:
             dW = _csr_transpose(idx, vals, W_dec.shape[0]) @ g

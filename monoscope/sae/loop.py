@@ -4,12 +4,13 @@ The stream position is the step number (the store's shuffled reader is a pure
 function of (seed, batch)), so a checkpoint holding every trainer's state and
 the RNG state resumes to exactly the run that was never interrupted.
 """
+
 from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from tqdm.auto import tqdm
@@ -42,9 +43,21 @@ def _prefetch(it: Iterator[torch.Tensor], depth: int = 2) -> Iterator[torch.Tens
         yield b
 
 
-def run_trainers(store, trainers: dict[str, SAETrainer], folders: dict[str, Path], ckpt: Path, config: dict,
-                 steps: int, batch_size: int, seed: int, scale: float, device: str, checkpoint_every: int,
-                 progress: bool = True, desc: str = "train-sae") -> int:
+def run_trainers(
+    store,
+    trainers: dict[str, SAETrainer],
+    folders: dict[str, Path],
+    ckpt: Path,
+    config: dict,
+    steps: int,
+    batch_size: int,
+    seed: int,
+    scale: float,
+    device: str,
+    checkpoint_every: int,
+    progress: bool = True,
+    desc: str = "train-sae",
+) -> int:
     """Train all `trainers` for `steps` on one stream; resume from `ckpt` if present. Returns the steps done here."""
     start = 0
     if ckpt.exists():
@@ -75,7 +88,14 @@ def run_trainers(store, trainers: dict[str, SAETrainer], folders: dict[str, Path
         bar.update(1)
         done = step + 1
         if checkpoint_every and done % checkpoint_every == 0 and done < steps:
-            save_checkpoint(ckpt, {"step": done, "trainers": {n: t.state_dict() for n, t in trainers.items()},
-                                   "rng": torch.get_rng_state()}, config)
+            save_checkpoint(
+                ckpt,
+                {
+                    "step": done,
+                    "trainers": {n: t.state_dict() for n, t in trainers.items()},
+                    "rng": torch.get_rng_state(),
+                },
+                config,
+            )
     bar.close()
     return steps - start

@@ -7,6 +7,7 @@ top-k over the whole dictionary) makes the first latents carry the general
 features on their own and the later ones refine them. Inference and the saved
 file are BatchTopK's: a JumpReLU with a threshold fitted to the final weights.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,7 +20,9 @@ from monoscope.sae.topk import check_k
 
 def matryoshka_widths(cfg: SAEConfig) -> tuple[int, ...]:
     """The nested widths, ending at d_sae; default: d_sae/64, /16, /4, d_sae (those of at least 16 latents)."""
-    w = tuple(int(v) for v in cfg.matryoshka_widths) or tuple(cfg.d_sae // 4 ** i for i in (3, 2, 1) if cfg.d_sae // 4 ** i >= 16)
+    w = tuple(int(v) for v in cfg.matryoshka_widths) or tuple(
+        cfg.d_sae // 4**i for i in (3, 2, 1) if cfg.d_sae // 4**i >= 16
+    )
     return w if w and w[-1] == cfg.d_sae else (*w, int(cfg.d_sae))
 
 
@@ -30,15 +33,20 @@ class MatryoshkaSAE(BatchTopKSAE):
         check_k(cfg)
         w = [int(v) for v in cfg.matryoshka_widths]
         if any(v <= 0 for v in w) or any(b <= a for a, b in zip(w, w[1:])) or (w and w[-1] > cfg.d_sae):
-            raise MonoscopeError(f"matryoshka widths must be positive, strictly increasing and at most d_sae={cfg.d_sae}, "
-                                 f"got {list(w)}")
+            raise MonoscopeError(
+                f"matryoshka widths must be positive, strictly increasing and at most d_sae={cfg.d_sae}, got {list(w)}"
+            )
 
-    def reconstruction_loss(self, f: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+    def reconstruction_loss(
+        self, f: torch.Tensor, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         total, lo = x.new_zeros(()), 0
         x_hat = self.b_dec.expand_as(x)
         extra = {}
         for w in matryoshka_widths(self.cfg):
-            x_hat = torch.addmm(x_hat, f[:, lo:w], self.W_dec[lo:w])  # the prefix's reconstruction, built group by group
+            x_hat = torch.addmm(
+                x_hat, f[:, lo:w], self.W_dec[lo:w]
+            )  # the prefix's reconstruction, built group by group
             mse = self.mse(x_hat, x)
             total = total + mse
             if w < self.d_sae:

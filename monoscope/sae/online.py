@@ -6,6 +6,7 @@ plus `sample(hook, n, seed)`, `norm_scale(hook)`, `d_in(hook)` and `meta()` —
 in the SAELens layout exactly as `train_sae` writes it. Online runs do not
 resume: the stream has no position to return to, so only the end is saved.
 """
+
 from __future__ import annotations
 
 import copy
@@ -13,7 +14,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
@@ -34,15 +34,23 @@ def sae_metadata(meta: dict, hook: str, trainer: SAETrainer, scale: float) -> di
     """SAELens metadata from a store's (or stream's) meta: model, hook, context size, BOS handling."""
     cfg = trainer.cfg
     return {
-        "model_name": meta.get("model", ""), "model_path": meta.get("model_path", ""), "hook_name": hook,
-        "hook_head_index": None, "context_size": meta.get("n_ctx"), "prepend_bos": bool(meta.get("prepend_bos", True)),
-        "exclude_special_tokens": bool(meta.get("exclude_bos", True)), "dataset_path": meta.get("data", ""),
-        "training_vectors": trainer.step_no * cfg.batch_size, "norm_scale_folded": scale,
+        "model_name": meta.get("model", ""),
+        "model_path": meta.get("model_path", ""),
+        "hook_name": hook,
+        "hook_head_index": None,
+        "context_size": meta.get("n_ctx"),
+        "prepend_bos": bool(meta.get("prepend_bos", True)),
+        "exclude_special_tokens": bool(meta.get("exclude_bos", True)),
+        "dataset_path": meta.get("data", ""),
+        "training_vectors": trainer.step_no * cfg.batch_size,
+        "norm_scale_folded": scale,
         "sparsity_coefficient": cfg.sparsity_coef,
     }
 
 
-def finish_sae(trainer: SAETrainer, out: Path, meta: dict, hook: str, scale: float, seconds: float, extra: dict | None = None):
+def finish_sae(
+    trainer: SAETrainer, out: Path, meta: dict, hook: str, scale: float, seconds: float, extra: dict | None = None
+):
     """Fold the input scale, write weights + sparsity + summary, mark the stage complete."""
     sae = copy.deepcopy(trainer.sae).cpu().eval()
     sae.fold_input_scale(scale)
@@ -50,14 +58,24 @@ def finish_sae(trainer: SAETrainer, out: Path, meta: dict, hook: str, scale: flo
     density = trainer.fire_count.float().cpu() / max(trainer.window_vectors, 1)
     save_sae(sae, out, sparsity=density)
     vectors = trainer.step_no * trainer.cfg.batch_size
-    write_json(out / "train_summary.json", {"steps": trainer.step_no, "vectors": vectors, "seconds": round(seconds, 2),
-                                            "resampled": trainer.resampled_total,
-                                            "vectors_per_second": round(vectors / max(seconds, 1e-9)), **(extra or {})})
+    write_json(
+        out / "train_summary.json",
+        {
+            "steps": trainer.step_no,
+            "vectors": vectors,
+            "seconds": round(seconds, 2),
+            "resampled": trainer.resampled_total,
+            "vectors_per_second": round(vectors / max(seconds, 1e-9)),
+            **(extra or {}),
+        },
+    )
     finish_stage(out)
     return sae
 
 
-def train_online(source, jobs: list[Job], overwrite: bool = False, progress: bool = True, seed: int = 0) -> dict[str, object]:
+def train_online(
+    source, jobs: list[Job], overwrite: bool = False, progress: bool = True, seed: int = 0
+) -> dict[str, object]:
     """Train one SAE per job from `source`; every batch is read once and fed to all. Returns {out: SAE}."""
     if not jobs:
         raise MonoscopeError("no SAE to train")
@@ -72,7 +90,11 @@ def train_online(source, jobs: list[Job], overwrite: bool = False, progress: boo
         if j.cfg.sae.d_in != d_in:
             raise MonoscopeError(f"SAE d_in={j.cfg.sae.d_in} does not match hook {j.hook} (d_in={d_in})")
         out = Path(j.out)
-        stage = {**stage_config(j.cfg), "source": f"online:{meta.get('model_path', '')}:{j.hook}", "data": meta.get("data", "")}
+        stage = {
+            **stage_config(j.cfg),
+            "source": f"online:{meta.get('model_path', '')}:{j.hook}",
+            "data": meta.get("data", ""),
+        }
         if open_stage(out, "train-sae", stage, overwrite):
             continue
         (out / "metrics.jsonl").unlink(missing_ok=True)
@@ -103,5 +125,7 @@ def train_online(source, jobs: list[Job], overwrite: bool = False, progress: boo
     bar.close()
     secs = time.time() - t0
     for j, t, scale, out in trainers:
-        results[str(out)] = finish_sae(t, out, meta, j.hook, scale, secs, {"online": True, "saes_per_pass": len(trainers)})
+        results[str(out)] = finish_sae(
+            t, out, meta, j.hook, scale, secs, {"online": True, "saes_per_pass": len(trainers)}
+        )
     return results

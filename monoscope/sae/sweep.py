@@ -14,14 +14,15 @@ a list value in an entry expands into a grid:
 Each SAE gets its own sub-folder in the SAELens layout; one checkpoint file
 holds all of them, so a killed sweep resumes every SAE at the same batch.
 """
+
 from __future__ import annotations
 
 import itertools
 import time
-import tomllib
 from dataclasses import fields
 from pathlib import Path
 
+import tomllib
 import yaml
 
 from monoscope.errors import MonoscopeError
@@ -34,9 +35,15 @@ from monoscope.sae.loop import run_trainers
 from monoscope.sae.train import check_store, finish_sae, make_trainer
 from monoscope.sae.trainer import TrainConfig, stage_config
 
-SAE_KEYS = {"arch": "architecture", "architecture": "architecture", "d_sae": "d_sae", "k": "k",
-            "jumprelu_bandwidth": "jumprelu_bandwidth", "jumprelu_init_threshold": "jumprelu_init_threshold",
-            "matryoshka_widths": "matryoshka_widths"}
+SAE_KEYS = {
+    "arch": "architecture",
+    "architecture": "architecture",
+    "d_sae": "d_sae",
+    "k": "k",
+    "jumprelu_bandwidth": "jumprelu_bandwidth",
+    "jumprelu_init_threshold": "jumprelu_init_threshold",
+    "matryoshka_widths": "matryoshka_widths",
+}
 SHARED = ("total_vectors", "batch_size", "seed", "device", "checkpoint_every", "normalize_activations")
 
 
@@ -48,7 +55,9 @@ def read_sweep_file(path: Path | str) -> dict:
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
-        raise MonoscopeError(f"sweep file {path} is not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {str(e).splitlines()[0]}") from None
+        raise MonoscopeError(
+            f"sweep file {path} is not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {str(e).splitlines()[0]}"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("saes"), list) or not data["saes"]:
         raise MonoscopeError(f"sweep file {path} needs a non-empty list `saes:` of SAE entries")
     return data
@@ -72,7 +81,9 @@ def expand_sweep(data: dict, d_in: int, device: str = "cpu") -> dict[str, TrainC
         top["total_vectors"] = int(float(top.pop("vectors")))
     unknown = set(top) - train_names
     if unknown:
-        raise MonoscopeError(f"unknown sweep setting(s) {sorted(unknown)}; known: vectors, saes, train, {', '.join(SHARED)}")
+        raise MonoscopeError(
+            f"unknown sweep setting(s) {sorted(unknown)}; known: vectors, saes, train, {', '.join(SHARED)}"
+        )
     base = {**(data.get("train") or {}), **top, "device": device}
     out: dict[str, TrainConfig] = {}
     for i, entry in enumerate(data["saes"]):
@@ -80,7 +91,9 @@ def expand_sweep(data: dict, d_in: int, device: str = "cpu") -> dict[str, TrainC
             raise MonoscopeError(f"sweep entry {i} must be a mapping like {{arch: topk, d_sae: 4096, k: 32}}")
         bad = set(entry) - set(SAE_KEYS) - train_names
         if bad:
-            raise MonoscopeError(f"sweep entry {i}: unknown key(s) {sorted(bad)}; SAE keys: {', '.join(sorted(SAE_KEYS))}")
+            raise MonoscopeError(
+                f"sweep entry {i}: unknown key(s) {sorted(bad)}; SAE keys: {', '.join(sorted(SAE_KEYS))}"
+            )
         keys = list(entry)
         grid = [v if isinstance(v, list) else [v] for v in entry.values()]
         for combo in itertools.product(*grid):
@@ -97,12 +110,16 @@ def expand_sweep(data: dict, d_in: int, device: str = "cpu") -> dict[str, TrainC
     for name, c in out.items():
         for k in SHARED:
             if getattr(c, k) != getattr(first, k):
-                raise MonoscopeError(f"sweep SAE {name} sets {k}={getattr(c, k)!r} but the stream is shared: "
-                                     f"all SAEs need {k}={getattr(first, k)!r} (set it at the top level)")
+                raise MonoscopeError(
+                    f"sweep SAE {name} sets {k}={getattr(c, k)!r} but the stream is shared: "
+                    f"all SAEs need {k}={getattr(first, k)!r} (set it at the top level)"
+                )
     return out
 
 
-def train_sweep(store, out: Path | str, configs: dict[str, TrainConfig], overwrite: bool = False, progress: bool = True) -> dict:
+def train_sweep(
+    store, out: Path | str, configs: dict[str, TrainConfig], overwrite: bool = False, progress: bool = True
+) -> dict:
     """Train every SAE of `configs` on one pass over `store` into out/<name>/; resumable like train_sae."""
     out = Path(out)
     if not configs:
@@ -121,14 +138,41 @@ def train_sweep(store, out: Path | str, configs: dict[str, TrainConfig], overwri
     for f in folders.values():
         f.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    done = run_trainers(store, trainers, folders, out / CHECKPOINT, stage_cfg, first.steps, first.batch_size, first.seed,
-                        scale, first.device, first.checkpoint_every, progress, desc=f"train-sweep ({len(configs)} SAEs)")
+    done = run_trainers(
+        store,
+        trainers,
+        folders,
+        out / CHECKPOINT,
+        stage_cfg,
+        first.steps,
+        first.batch_size,
+        first.seed,
+        scale,
+        first.device,
+        first.checkpoint_every,
+        progress,
+        desc=f"train-sweep ({len(configs)} SAEs)",
+    )
     secs = time.time() - t0
     saes = {n: finish_sae(trainers[n], store, configs[n], scale, folders[n], secs, done) for n in configs}
-    write_json(out / "sweep.json", {"saes": {n: {"folder": str(folders[n]), "architecture": c.sae.architecture, "d_sae": c.sae.d_sae,
-                                                 "k": c.sae.k, "sparsity_coef": c.sparsity_coef} for n, c in configs.items()},
-                                    "steps": first.steps, "batch_size": first.batch_size, "seconds": round(secs, 2)})
+    write_json(
+        out / "sweep.json",
+        {
+            "saes": {
+                n: {
+                    "folder": str(folders[n]),
+                    "architecture": c.sae.architecture,
+                    "d_sae": c.sae.d_sae,
+                    "k": c.sae.k,
+                    "sparsity_coef": c.sparsity_coef,
+                }
+                for n, c in configs.items()
+            },
+            "steps": first.steps,
+            "batch_size": first.batch_size,
+            "seconds": round(secs, 2),
+        },
+    )
     (out / CHECKPOINT).unlink(missing_ok=True)
     finish_stage(out)
     return saes
-

@@ -1,4 +1,5 @@
 """Train one SAE from an activation store into a run folder (SAELens layout + metrics + checkpoints)."""
+
 from __future__ import annotations
 
 import copy
@@ -18,7 +19,9 @@ from monoscope.sae.trainer import SAETrainer, TrainConfig, stage_config
 
 def check_store(store, cfg: TrainConfig) -> None:
     if cfg.sae.d_in != store.d_in:
-        raise MonoscopeError(f"SAE d_in={cfg.sae.d_in} does not match the store's vectors (d_in={store.d_in}, hook {store.hook})")
+        raise MonoscopeError(
+            f"SAE d_in={cfg.sae.d_in} does not match the store's vectors (d_in={store.d_in}, hook {store.hook})"
+        )
 
 
 def make_trainer(store, cfg: TrainConfig) -> tuple[SAETrainer, float]:
@@ -50,10 +53,16 @@ def finish_sae(trainer: SAETrainer, store, cfg: TrainConfig, scale: float, out: 
     }
     density = trainer.fire_count.float().cpu() / max(trainer.window_vectors, 1)
     save_sae(sae, out, sparsity=density)
-    write_json(out / "train_summary.json", {
-        "steps": trainer.step_no, "vectors": trainer.step_no * cfg.batch_size, "seconds": round(seconds, 2),
-        "resampled": trainer.resampled_total, "vectors_per_second": round(steps_here * cfg.batch_size / max(seconds, 1e-9)),
-    })
+    write_json(
+        out / "train_summary.json",
+        {
+            "steps": trainer.step_no,
+            "vectors": trainer.step_no * cfg.batch_size,
+            "seconds": round(seconds, 2),
+            "resampled": trainer.resampled_total,
+            "vectors_per_second": round(steps_here * cfg.batch_size / max(seconds, 1e-9)),
+        },
+    )
     return sae
 
 
@@ -70,8 +79,21 @@ def train_sae(store, out: Path | str, cfg: TrainConfig, overwrite: bool = False,
     trainer, scale = make_trainer(store, cfg)
     ckpt = out / CHECKPOINT
     t0 = time.time()
-    done = run_trainers(store, {"sae": trainer}, {"sae": out}, ckpt, stage_cfg, cfg.steps, cfg.batch_size, cfg.seed, scale,
-                        cfg.device, cfg.checkpoint_every, progress, desc=f"train-sae {cfg.sae.architecture} {cfg.sae.d_sae}")
+    done = run_trainers(
+        store,
+        {"sae": trainer},
+        {"sae": out},
+        ckpt,
+        stage_cfg,
+        cfg.steps,
+        cfg.batch_size,
+        cfg.seed,
+        scale,
+        cfg.device,
+        cfg.checkpoint_every,
+        progress,
+        desc=f"train-sae {cfg.sae.architecture} {cfg.sae.d_sae}",
+    )
     sae = finish_sae(trainer, store, cfg, scale, out, time.time() - t0, done)
     ckpt.unlink(missing_ok=True)
     finish_stage(out)

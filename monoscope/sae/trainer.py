@@ -5,18 +5,15 @@ and resampling; `train_sae` feeds it batches from an activation store, logs
 metrics as JSON lines, checkpoints atomically and resumes. Several trainers
 can share one stream (each batch read once, fed to all).
 """
+
 from __future__ import annotations
 
-import math
-import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Callable
 
 import torch
 
 from monoscope.errors import MonoscopeError
-from monoscope.io import jsonl_append, write_json
 from monoscope.sae.base import ARCHITECTURES, SAE, SAEConfig
 from monoscope.sae.geometric_median import geometric_median
 
@@ -142,7 +139,9 @@ class SAETrainer:
         if self.step_no == 0 and cfg.b_dec_init != "zeros":
             self.init_b_dec(x if self.sample_fn is None else self.sample_fn(min(8192, cfg.resample_samples), cfg.seed))
         if not torch.isfinite(x).all():
-            raise MonoscopeError(f"activations contain NaN or inf at step {self.step_no}; training stopped, last checkpoint kept")
+            raise MonoscopeError(
+                f"activations contain NaN or inf at step {self.step_no}; training stopped, last checkpoint kept"
+            )
         lr = self.lr_at(self.step_no)
         for g in self.opt.param_groups:
             g["lr"] = lr
@@ -150,7 +149,9 @@ class SAETrainer:
         out = sae.loss(x, self.coef_at(self.step_no), dead_mask=dead_mask, aux_coef=cfg.auxk_coef)
         loss = out["total"]
         if not torch.isfinite(loss):
-            raise MonoscopeError(f"SAE loss became {loss.item()} at step {self.step_no}; lower the lr or the sparsity coefficient (last checkpoint kept)")
+            raise MonoscopeError(
+                f"SAE loss became {loss.item()} at step {self.step_no}; lower the lr or the sparsity coefficient (last checkpoint kept)"
+            )
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.decoder_norm == "unit":
@@ -189,14 +190,16 @@ class SAETrainer:
         if self.step_no % cfg.log_every == 0 or self.step_no == cfg.steps:
             with torch.no_grad():
                 x_hat = out["x_hat"]
-                rec.update({
-                    "mse": out["mse"].item(),
-                    "fvu": ((x_hat - x).pow(2).sum() / (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)).item(),
-                    "l0": out["l0"].item() if "l0" in out else (fired.sum() / n).item(),
-                    "sparsity": out["sparsity"].item(),
-                    "dead_fraction": (self.since_fired >= cfg.dead_window).float().mean().item(),
-                    **{k: v.item() for k, v in out.items() if k.startswith("aux") and v.numel() == 1},
-                })
+                rec.update(
+                    {
+                        "mse": out["mse"].item(),
+                        "fvu": ((x_hat - x).pow(2).sum() / (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)).item(),
+                        "l0": out["l0"].item() if "l0" in out else (fired.sum() / n).item(),
+                        "sparsity": out["sparsity"].item(),
+                        "dead_fraction": (self.since_fired >= cfg.dead_window).float().mean().item(),
+                        **{k: v.item() for k, v in out.items() if k.startswith("aux") and v.numel() == 1},
+                    }
+                )
         return rec
 
     @torch.no_grad()
@@ -211,7 +214,9 @@ class SAETrainer:
         if err.sum() <= 0:
             return 0
         g = torch.Generator(device="cpu").manual_seed(cfg.seed * 104729 + self.step_no)
-        pick = torch.multinomial(err.cpu() / err.sum().cpu(), len(dead), replacement=len(dead) > len(x), generator=g).to(cfg.device)
+        pick = torch.multinomial(
+            err.cpu() / err.sum().cpu(), len(dead), replacement=len(dead) > len(x), generator=g
+        ).to(cfg.device)
         v = x[pick] - sae.b_dec
         v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-8)
         alive = torch.ones(sae.d_sae, dtype=torch.bool, device=cfg.device)
@@ -231,9 +236,16 @@ class SAETrainer:
 
     # ---- checkpoint state -----------------------------------------------------
     def state_dict(self) -> dict:
-        return {"sae": self.sae.state_dict(), "opt": self.opt.state_dict(), "step": self.step_no,
-                "since_fired": self.since_fired, "fire_count": self.fire_count, "window_vectors": self.window_vectors,
-                "resampled_total": self.resampled_total, "rng": torch.get_rng_state()}
+        return {
+            "sae": self.sae.state_dict(),
+            "opt": self.opt.state_dict(),
+            "step": self.step_no,
+            "since_fired": self.since_fired,
+            "fire_count": self.fire_count,
+            "window_vectors": self.window_vectors,
+            "resampled_total": self.resampled_total,
+            "rng": torch.get_rng_state(),
+        }
 
     def load_state_dict(self, st: dict) -> None:
         self.sae.load_state_dict(st["sae"])

@@ -1,5 +1,6 @@
 """Interventions through an SAE: splice, clamp, scale, ablate, steering vectors, steered generation,
 per-token effects, feature monitors and input search."""
+
 from monoscope.steer.edits import Edit, parse_clamp, parse_positions
 from monoscope.steer.splice import check_splice, make_splice_hook, splice, steer, steering
 

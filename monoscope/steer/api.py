@@ -1,15 +1,16 @@
 """One call per user task, taking a loaded run (monoscope.run.Run): what the CLI and notebooks both call."""
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 from monoscope.errors import MonoscopeError
 from monoscope.steer.design import DesignConfig, design_inputs
-from monoscope.steer.edits import Edit, check_features
 from monoscope.steer.domains import show_token
+from monoscope.steer.edits import Edit, check_features
 from monoscope.steer.effects import ablation_effects, feature_contributions
 from monoscope.steer.generate import SampleConfig, compare, encode_prompt
 from monoscope.steer.scan import best_corpus_example, feature_max_acts
@@ -34,8 +35,16 @@ def max_acts_for(run, edits: Sequence[Edit], given: float | None = None, n_conte
     return feature_max_acts(run.model, run.sae, run.hook, toks, run.dataset.bos_id, progress=progress)
 
 
-def steered_generation(run, edits: Sequence[Edit], prompt: str, cfg: SampleConfig, error_term: bool = True,
-                       max_act: float | None = None, max_act_contexts: int = 256, progress: bool = False) -> dict:
+def steered_generation(
+    run,
+    edits: Sequence[Edit],
+    prompt: str,
+    cfg: SampleConfig,
+    error_term: bool = True,
+    max_act: float | None = None,
+    max_act_contexts: int = 256,
+    progress: bool = False,
+) -> dict:
     """Baseline vs steered continuation of `prompt` (see generate.compare), with the resolved edits."""
     _need_data(run)
     check_splice(run.model, run.sae, run.hook)
@@ -60,18 +69,28 @@ def effects(run, feature: int, text: str, position: int | None = None, top: int 
     con = feature_contributions(run.model, run.sae, t, feature, run.hook, position, top)
     s = lambda i: show_token(tok, i)  # noqa: E731
     return {
-        "feature": feature, "hook": run.hook,
-        "tokens": [{"position": p, "token": s(i), "activation": a, "delta_logp": d}
-                   for p, (i, a, d) in enumerate(zip(ids, abl["activation"], abl["delta_logp"]))],
-        "contribution": {k: v for k, v in con.items() if k not in ("direct_logits", "total_effect_logits", "top_promoted", "top_suppressed")}
-        | {"token": s(ids[con["position"]]),
-           "top_promoted": [[s(i), v] for i, v in con["top_promoted"]],
-           "top_suppressed": [[s(i), v] for i, v in con["top_suppressed"]]},
+        "feature": feature,
+        "hook": run.hook,
+        "tokens": [
+            {"position": p, "token": s(i), "activation": a, "delta_logp": d}
+            for p, (i, a, d) in enumerate(zip(ids, abl["activation"], abl["delta_logp"]))
+        ],
+        "contribution": {
+            k: v
+            for k, v in con.items()
+            if k not in ("direct_logits", "total_effect_logits", "top_promoted", "top_suppressed")
+        }
+        | {
+            "token": s(ids[con["position"]]),
+            "top_promoted": [[s(i), v] for i, v in con["top_promoted"]],
+            "top_suppressed": [[s(i), v] for i, v in con["top_suppressed"]],
+        },
     }
 
 
-def design(run, feature: int, cfg: DesignConfig, init: str = "random", corpus_contexts: int = 256,
-           progress: bool = False) -> dict:
+def design(
+    run, feature: int, cfg: DesignConfig, init: str = "random", corpus_contexts: int = 256, progress: bool = False
+) -> dict:
     """Designed sequences for a feature, compared with its best example in the first validation contexts."""
     _need_data(run)
     check_splice(run.model, run.sae, run.hook)
@@ -81,13 +100,26 @@ def design(run, feature: int, cfg: DesignConfig, init: str = "random", corpus_co
     ds = run.dataset
     val = ds.split("val").tokens[:corpus_contexts]
     ex = best_corpus_example(run.model, run.sae, run.hook, val, feature, ds.bos_id, progress=progress)
-    r = design_inputs(run.model, run.sae, feature, cfg, ds.bos_id, run.hook,
-                      init=ex.tokens[1:] if init == "corpus" else None, progress=progress)
+    r = design_inputs(
+        run.model,
+        run.sae,
+        feature,
+        cfg,
+        ds.bos_id,
+        run.hook,
+        init=ex.tokens[1:] if init == "corpus" else None,
+        progress=progress,
+    )
     for s in r["sequences"]:
         s["text"] = ds.decode(s["tokens"])
     best = r["sequences"][0]["activation"]
     r["init"] = init
-    r["corpus_best"] = {"activation": ex.activation, "context": ex.context, "position": ex.position,
-                        "text_tail": ds.decode(ex.tokens[1:][-cfg.length:]), "contexts_searched": len(val)}
+    r["corpus_best"] = {
+        "activation": ex.activation,
+        "context": ex.context,
+        "position": ex.position,
+        "text_tail": ds.decode(ex.tokens[1:][-cfg.length :]),
+        "contexts_searched": len(val),
+    }
     r["designed_minus_corpus"] = best - ex.activation
     return r

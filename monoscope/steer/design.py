@@ -9,10 +9,11 @@ samples single-token substitutions from the top candidates, scores them all
 exactly in one batched forward that stops at the hook, and keeps the best
 `beam` sequences.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -48,7 +49,9 @@ def _embed_table(model) -> torch.Tensor:
     return model.W_E.weight
 
 
-def _pre_at_hook(model, sae, hook: str, feature: int, tokens: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
+def _pre_at_hook(
+    model, sae, hook: str, feature: int, tokens: torch.Tensor, onehot: torch.Tensor | None = None
+) -> torch.Tensor:
     """Feature pre-activation at the last position for each row; with `onehot`, differentiable w.r.t. it."""
     got = {}
 
@@ -76,8 +79,17 @@ def feature_activation(model, sae, hook: str, feature: int, tokens: torch.Tensor
         return sae.encode(cache[hook][:, -1:].to(sae.W_dec.dtype))[:, 0, feature]
 
 
-def design_inputs(model, sae, feature: int, cfg: DesignConfig | None = None, bos_id: int = 0, hook: str | None = None,
-                  exclude_ids: Sequence[int] = (), init: Sequence[int] | None = None, progress: bool = False) -> dict:
+def design_inputs(
+    model,
+    sae,
+    feature: int,
+    cfg: DesignConfig | None = None,
+    bos_id: int = 0,
+    hook: str | None = None,
+    exclude_ids: Sequence[int] = (),
+    init: Sequence[int] | None = None,
+    progress: bool = False,
+) -> dict:
     """Search for sequences maximising the feature's activation; returns the beam, best first, and the search trace."""
     cfg = cfg or DesignConfig()
     hook = check_splice(model, sae, hook)
@@ -85,14 +97,16 @@ def design_inputs(model, sae, feature: int, cfg: DesignConfig | None = None, bos
     W_E = _embed_table(model)
     V = W_E.shape[0]
     if cfg.length + 1 > model.cfg.n_ctx:
-        raise MonoscopeError(f"design length {cfg.length} does not fit the model's context of {model.cfg.n_ctx} (with BOS)")
+        raise MonoscopeError(
+            f"design length {cfg.length} does not fit the model's context of {model.cfg.n_ctx} (with BOS)"
+        )
     dev = W_E.device
     gen = torch.Generator().manual_seed(cfg.seed)
     allowed = torch.ones(V, dtype=torch.bool)
     allowed[[bos_id, *exclude_ids]] = False
     pool = allowed.nonzero().flatten()
     if init is not None:
-        init = list(init)[-cfg.length:]
+        init = list(init)[-cfg.length :]
         if len(init) < cfg.length:
             init = pool[torch.randint(len(pool), (cfg.length - len(init),), generator=gen)].tolist() + init
         start = torch.tensor([init])
@@ -125,8 +139,12 @@ def design_inputs(model, sae, feature: int, cfg: DesignConfig | None = None, bos
             cands.append(c)
         cands = torch.unique(torch.cat(cands), dim=0)
         with torch.no_grad():
-            sc = torch.cat([_pre_at_hook(model, sae, hook, feature, with_bos(cands[i : i + 512])).cpu()
-                            for i in range(0, len(cands), 512)])
+            sc = torch.cat(
+                [
+                    _pre_at_hook(model, sae, hook, feature, with_bos(cands[i : i + 512])).cpu()
+                    for i in range(0, len(cands), 512)
+                ]
+            )
         order = sc.argsort(descending=True)[: cfg.beam]
         beam, beam_scores = cands[order], sc[order]
         trace.append(float(beam_scores[0]))
@@ -137,7 +155,14 @@ def design_inputs(model, sae, feature: int, cfg: DesignConfig | None = None, bos
             if stale >= cfg.patience:
                 break
     acts = feature_activation(model, sae, hook, feature, with_bos(beam)).cpu()
-    return {"feature": feature, "hook": hook, "config": asdict(cfg), "steps_run": len(trace) - 1,
-            "sequences": [{"tokens": beam[i].tolist(), "activation": float(acts[i]), "pre_activation": float(beam_scores[i])}
-                          for i in range(len(beam))],
-            "trace": trace}
+    return {
+        "feature": feature,
+        "hook": hook,
+        "config": asdict(cfg),
+        "steps_run": len(trace) - 1,
+        "sequences": [
+            {"tokens": beam[i].tolist(), "activation": float(acts[i]), "pre_activation": float(beam_scores[i])}
+            for i in range(len(beam))
+        ],
+        "trace": trace,
+    }

@@ -8,13 +8,12 @@ split across two byte-level BPE tokens counts for both. Judges:
 The domain feature is the one whose activations best separate the domain's
 tokens from the rest (Cohen's d on a split), found without monoscope.features.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-
-import torch
 
 from monoscope.errors import MonoscopeError
 
@@ -65,7 +64,9 @@ def char_mask(text: str, domain: str) -> list[bool]:
     if domain == "hex":
         runs = _HEX_RUN.finditer(text)
     elif domain == "base64":
-        runs = (m for m in _B64_RUN.finditer(text) if re.search(r"[0-9+/]", m.group()) and re.search(r"[A-Za-z]", m.group()))
+        runs = (
+            m for m in _B64_RUN.finditer(text) if re.search(r"[0-9+/]", m.group()) and re.search(r"[A-Za-z]", m.group())
+        )
     else:
         raise MonoscopeError(f"no judge for domain {domain!r}; judged domains: {', '.join(JUDGED)}")
     for m in runs:
@@ -114,8 +115,16 @@ class DomainFeature:
     tokens: int
 
 
-def find_domain_features(model, sae, hook: str, dataset, split: str = "train", n_contexts: int = 2000,
-                         batch_contexts: int = 32, progress: bool = False) -> dict[str, DomainFeature]:
+def find_domain_features(
+    model,
+    sae,
+    hook: str,
+    dataset,
+    split: str = "train",
+    n_contexts: int = 2000,
+    batch_contexts: int = 32,
+    progress: bool = False,
+) -> dict[str, DomainFeature]:
     """For every domain label of the dataset, the feature with the largest Cohen's d (in-domain vs other tokens)."""
     from monoscope.steer.scan import domain_separation
 
@@ -135,5 +144,7 @@ def find_domain_features(model, sae, hook: str, dataset, split: str = "train", n
         if dom == "bos":
             continue
         i = int(st["cohen_d"].argmax())
-        out[dom] = DomainFeature(dom, i, float(st["cohen_d"][i]), float(st["precision"][i]), float(st["recall"][i]), st["tokens"])
+        out[dom] = DomainFeature(
+            dom, i, float(st["cohen_d"][i]), float(st["precision"][i]), float(st["recall"][i]), st["tokens"]
+        )
     return out

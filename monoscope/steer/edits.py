@@ -6,12 +6,13 @@ may be given as a multiple of the feature's maximum activation ("10x", as in
 Templeton et al. 2024); those are resolved to absolute values once the
 maximum is known.
 """
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Mapping, Sequence
 
 import torch
 
@@ -34,7 +35,9 @@ class Edit:
         if self.op not in OPS:
             raise MonoscopeError(f"unknown edit {self.op!r}; expected one of {', '.join(OPS)}")
         if not math.isfinite(float(self.value)):
-            raise MonoscopeError(f"{self.op} value for feature {self.feature} must be a finite number, got {self.value}")
+            raise MonoscopeError(
+                f"{self.op} value for feature {self.feature} must be a finite number, got {self.value}"
+            )
         if self.relative and self.op != "clamp":
             raise MonoscopeError(f"only clamp takes a multiple of the maximum activation ('10x'), not {self.op}")
 
@@ -90,21 +93,27 @@ def check_features(features: Sequence[int], d_sae: int) -> None:
             raise MonoscopeError(f"feature index {i} is out of range; the SAE has features 0..{d_sae - 1}")
 
 
-def resolve(edits: Sequence[Edit], d_sae: int, max_acts: torch.Tensor | Mapping[int, float] | None = None) -> list[Edit]:
+def resolve(
+    edits: Sequence[Edit], d_sae: int, max_acts: torch.Tensor | Mapping[int, float] | None = None
+) -> list[Edit]:
     """Check indices and turn relative clamps into absolute values using the features' maximum activations."""
     check_features([e.feature for e in edits], d_sae)
     out = []
     for e in edits:
         if e.relative:
             if max_acts is None:
-                raise MonoscopeError(f"clamp of feature {e.feature} to {e.value:g}x its maximum needs the maximum activation; "
-                                     "pass max_acts (see monoscope.steer.scan.feature_max_acts)")
+                raise MonoscopeError(
+                    f"clamp of feature {e.feature} to {e.value:g}x its maximum needs the maximum activation; "
+                    "pass max_acts (see monoscope.steer.scan.feature_max_acts)"
+                )
             m = float(max_acts[e.feature])
             if not math.isfinite(m):
                 raise MonoscopeError(f"maximum activation of feature {e.feature} is {m}; expected a finite number")
             if m <= 0:
-                raise MonoscopeError(f"feature {e.feature} never fired on the contexts scanned, so {e.value:g}x its maximum is 0; "
-                                     "scan more contexts (--max-act-contexts), or give --max-act or an absolute value")
+                raise MonoscopeError(
+                    f"feature {e.feature} never fired on the contexts scanned, so {e.value:g}x its maximum is 0; "
+                    "scan more contexts (--max-act-contexts), or give --max-act or an absolute value"
+                )
             e = replace(e, value=e.value * m, relative=False)
         out.append(e)
     return out

@@ -9,6 +9,7 @@
   all features + SAE bias + error term + layer bias give the real layer output,
   and that adding the rest of the residual stream gives the real logits.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,7 +22,9 @@ from monoscope.steer.splice import check_splice, steer
 
 
 @torch.no_grad()
-def ablation_effects(model, sae, tokens: torch.Tensor, feature: int, hook: str | None = None, error_term: bool = True) -> dict:
+def ablation_effects(
+    model, sae, tokens: torch.Tensor, feature: int, hook: str | None = None, error_term: bool = True
+) -> dict:
     """Per token j >= 1: log p(token_j | prefix) with the feature zero-ablated minus clean; and the feature's activation."""
     hook = check_splice(model, sae, hook)
     check_features([feature], sae.d_sae)
@@ -35,8 +38,12 @@ def ablation_effects(model, sae, tokens: torch.Tensor, feature: int, hook: str |
     tgt = t[0, 1:]
     lp_clean = logits[0, :-1].float().log_softmax(-1).gather(-1, tgt[:, None])[:, 0]
     lp_abl = abl[0, :-1].float().log_softmax(-1).gather(-1, tgt[:, None])[:, 0]
-    return {"feature": feature, "activation": acts.tolist(), "logp_clean": [None] + lp_clean.tolist(),
-            "delta_logp": [None] + (lp_abl - lp_clean).tolist()}
+    return {
+        "feature": feature,
+        "activation": acts.tolist(),
+        "logp_clean": [None] + lp_clean.tolist(),
+        "delta_logp": [None] + (lp_abl - lp_clean).tolist(),
+    }
 
 
 def _corr(a: torch.Tensor, b: torch.Tensor) -> float | None:
@@ -54,13 +61,16 @@ def _to_residual(model, hook: str) -> tuple[torch.Tensor | None, torch.Tensor | 
         return lin.weight.T, lin.bias, f"blocks.{m.group(1)}.hook_mlp_out"
     if re.fullmatch(r"blocks\.\d+\.hook_(mlp_out|attn_out|resid_pre|resid_mid|resid_post)", hook):
         return None, None, hook
-    raise MonoscopeError(f"contributions need a hook that writes the residual stream linearly (mlp.hook_post, hook_mlp_out, "
-                         f"hook_attn_out, hook_resid_*), not {hook}")
+    raise MonoscopeError(
+        f"contributions need a hook that writes the residual stream linearly (mlp.hook_post, hook_mlp_out, "
+        f"hook_attn_out, hook_resid_*), not {hook}"
+    )
 
 
 @torch.no_grad()
-def feature_contributions(model, sae, tokens: torch.Tensor, feature: int, hook: str | None = None,
-                          position: int | None = None, top: int = 10) -> dict:
+def feature_contributions(
+    model, sae, tokens: torch.Tensor, feature: int, hook: str | None = None, position: int | None = None, top: int = 10
+) -> dict:
     """A feature's contribution to the layer output and (direct path) to each logit at one position.
 
     `position` defaults to where the feature is most active. The returned `check` holds the largest
@@ -111,7 +121,10 @@ def feature_contributions(model, sae, tokens: torch.Tensor, feature: int, hook: 
         abl = model(t)[0, position]
     total_effect = logits[0, position] - abl
     return {
-        "feature": feature, "hook": hook, "layer_output": out_hook, "position": position,
+        "feature": feature,
+        "hook": hook,
+        "layer_output": out_hook,
+        "position": position,
         "activation": float(f[position, feature]),
         "layer_output_norm": float(real_out[position].norm()),
         "feature_output_norm": float(feat_out[position].norm()),

@@ -4,12 +4,14 @@ Along the steered continuation, each step also runs the clean model on the same
 prefix, giving the per-step KL(steered || clean) and the tokens whose
 log-probability the edits raised or lowered most.
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, ContextManager, Sequence
+from typing import ContextManager
 
 import torch
 
@@ -42,7 +44,7 @@ def encode_prompt(tokenizer, bos_id: int, prompt: str) -> list[int]:
 
 def _window(seq: list[int], n_ctx: int) -> list[int]:
     """The last tokens that fit the context, keeping the BOS in front so position 0 stays BOS."""
-    return seq if len(seq) <= n_ctx else seq[:1] + seq[-(n_ctx - 1):]
+    return seq if len(seq) <= n_ctx else seq[:1] + seq[-(n_ctx - 1) :]
 
 
 def _pick(logits: torch.Tensor, cfg: SampleConfig, gen: torch.Generator) -> int:
@@ -56,8 +58,13 @@ def _pick(logits: torch.Tensor, cfg: SampleConfig, gen: torch.Generator) -> int:
 
 
 @torch.no_grad()
-def sample(model, prompt_ids: Sequence[int], cfg: SampleConfig,
-           intervention: Callable[[], ContextManager] | None = None, reference: bool = False) -> dict:
+def sample(
+    model,
+    prompt_ids: Sequence[int],
+    cfg: SampleConfig,
+    intervention: Callable[[], ContextManager] | None = None,
+    reference: bool = False,
+) -> dict:
     """Sample a continuation, under `intervention()` if given. With `reference`, also score each
     step's prefix with the clean model (KL and top log-prob changes)."""
     dev = next(model.parameters()).device
@@ -67,7 +74,7 @@ def sample(model, prompt_ids: Sequence[int], cfg: SampleConfig,
     steps = []
     for _ in range(cfg.max_new_tokens):
         x = torch.tensor([_window(seq, n_ctx)], device=dev)
-        with (intervention() if intervention else contextlib.nullcontext()):
+        with intervention() if intervention else contextlib.nullcontext():
             logits = model(x)[0, -1]
         tok = _pick(logits, cfg, gen)
         step = {"token": tok}
@@ -80,11 +87,12 @@ def sample(model, prompt_ids: Sequence[int], cfg: SampleConfig,
             step["demoted"] = [(int(i), float(diff[i])) for i in (-diff).topk(cfg.top_changes).indices]
         steps.append(step)
         seq.append(tok)
-    return {"tokens": seq[len(prompt_ids):], "steps": steps}
+    return {"tokens": seq[len(prompt_ids) :], "steps": steps}
 
 
-def compare(model, tokenizer, prompt_ids: Sequence[int], cfg: SampleConfig,
-            intervention: Callable[[], ContextManager]) -> dict:
+def compare(
+    model, tokenizer, prompt_ids: Sequence[int], cfg: SampleConfig, intervention: Callable[[], ContextManager]
+) -> dict:
     """Baseline and steered continuations (same seed), with per-step KL and top changes on the steered path."""
     base = sample(model, prompt_ids, cfg)
     st = sample(model, prompt_ids, cfg, intervention, reference=True)
@@ -93,25 +101,43 @@ def compare(model, tokenizer, prompt_ids: Sequence[int], cfg: SampleConfig,
     tok = lambda i: show_token(tokenizer, i)  # noqa: E731
     steps = []
     for k, (b, s) in enumerate(zip(base["steps"], st["steps"])):
-        steps.append({"step": k, "baseline": tok(b["token"]), "steered": tok(s["token"]), "kl": s["kl"],
-                      "promoted": [[tok(i), d] for i, d in s["promoted"]],
-                      "demoted": [[tok(i), d] for i, d in s["demoted"]]})
+        steps.append(
+            {
+                "step": k,
+                "baseline": tok(b["token"]),
+                "steered": tok(s["token"]),
+                "kl": s["kl"],
+                "promoted": [[tok(i), d] for i, d in s["promoted"]],
+                "demoted": [[tok(i), d] for i, d in s["demoted"]],
+            }
+        )
     kls = [s["kl"] for s in steps]
-    return {"prompt": tokenizer.decode(list(prompt_ids)[1:], skip_special_tokens=False), "config": asdict(cfg),
-            "baseline": {"text": tokenizer.decode(base["tokens"], skip_special_tokens=False), "tokens": base["tokens"]},
-            "steered": {"text": tokenizer.decode(st["tokens"], skip_special_tokens=False), "tokens": st["tokens"]},
-            "mean_kl": sum(kls) / len(kls), "steps": steps}
+    return {
+        "prompt": tokenizer.decode(list(prompt_ids)[1:], skip_special_tokens=False),
+        "config": asdict(cfg),
+        "baseline": {"text": tokenizer.decode(base["tokens"], skip_special_tokens=False), "tokens": base["tokens"]},
+        "steered": {"text": tokenizer.decode(st["tokens"], skip_special_tokens=False), "tokens": st["tokens"]},
+        "mean_kl": sum(kls) / len(kls),
+        "steps": steps,
+    }
 
 
 def format_side_by_side(r: dict, edits: str = "", width: int = 18) -> str:
     """A plain-text view of `compare`'s result: both continuations, then a per-step table."""
     q = lambda s: repr(s)[1:-1][:width]  # noqa: E731
-    lines = [f"prompt:   {r['prompt']!r}", f"edits:    {edits}" if edits else None,
-             f"baseline: {r['baseline']['text']!r}", f"steered:  {r['steered']['text']!r}",
-             f"mean KL(steered||clean) per step: {r['mean_kl']:.4f}", "",
-             f"{'step':>4}  {'baseline':<{width}}  {'steered':<{width}}  {'KL':>7}  promoted (Δlog p) / demoted"]
+    lines = [
+        f"prompt:   {r['prompt']!r}",
+        f"edits:    {edits}" if edits else None,
+        f"baseline: {r['baseline']['text']!r}",
+        f"steered:  {r['steered']['text']!r}",
+        f"mean KL(steered||clean) per step: {r['mean_kl']:.4f}",
+        "",
+        f"{'step':>4}  {'baseline':<{width}}  {'steered':<{width}}  {'KL':>7}  promoted (Δlog p) / demoted",
+    ]
     for s in r["steps"]:
         pro = ", ".join(f"{q(t)}{d:+.2f}" for t, d in s["promoted"])
         dem = ", ".join(f"{q(t)}{d:+.2f}" for t, d in s["demoted"])
-        lines.append(f"{s['step']:>4}  {q(s['baseline']):<{width}}  {q(s['steered']):<{width}}  {s['kl']:7.3f}  {pro} / {dem}")
+        lines.append(
+            f"{s['step']:>4}  {q(s['baseline']):<{width}}  {q(s['steered']):<{width}}  {s['kl']:7.3f}  {pro} / {dem}"
+        )
     return "\n".join(l for l in lines if l is not None) + "\n"

@@ -6,13 +6,14 @@ cut into windows of [BOS] + (n_ctx - 1) tokens; windows are batched and the
 forward pass stops at the hook, and only the watched features are encoded,
 so monitoring costs less than a plain forward pass.
 """
+
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -50,16 +51,22 @@ class MonitorSummary:
     bad_inputs: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"documents": self.documents, "tokens": self.tokens, "hits": sum(self.hits.values()),
-                "hits_per_feature": {str(k): v for k, v in sorted(self.hits.items())},
-                "documents_with_hits": {str(k): v for k, v in sorted(self.docs_with_hits.items())},
-                "max_activation": {str(k): v for k, v in sorted(self.max_activation.items())},
-                "bad_inputs": self.bad_inputs}
+        return {
+            "documents": self.documents,
+            "tokens": self.tokens,
+            "hits": sum(self.hits.values()),
+            "hits_per_feature": {str(k): v for k, v in sorted(self.hits.items())},
+            "documents_with_hits": {str(k): v for k, v in sorted(self.docs_with_hits.items())},
+            "max_activation": {str(k): v for k, v in sorted(self.max_activation.items())},
+            "bad_inputs": self.bad_inputs,
+        }
 
 
-def iter_documents(paths: Iterable[str | Path], text_field: str = "text", on_error: str = "stop",
-                   bad: list | None = None) -> Iterator[tuple[str, str]]:
+def iter_documents(
+    paths: Iterable[str | Path], text_field: str = "text", on_error: str = "stop", bad: list | None = None
+) -> Iterator[tuple[str, str]]:
     """(name, text) for each document; bad inputs raise (on_error='stop') or are recorded in `bad` and skipped."""
+
     def fail(msg: str):
         if on_error == "stop":
             raise MonoscopeError(msg + " (pass --on-error skip to go on past bad inputs)")
@@ -146,9 +153,11 @@ class Monitor:
                 t[r, 1 : 1 + len(w)] = torch.tensor(w, dtype=torch.long)
             _, cache = self.model.run_with_cache(t.to(self.dev), names=[self.hook], stop_early=True)
             x = cache[self.hook][:, 1:]  # drop BOS
-            a = _encode_subset(self.sae, x.reshape(-1, x.shape[-1]).to(self.sae.W_dec.dtype), self.feats).view(len(win), L - 1, -1)
+            a = _encode_subset(self.sae, x.reshape(-1, x.shape[-1]).to(self.sae.W_dec.dtype), self.feats).view(
+                len(win), L - 1, -1
+            )
             for r, (_, _, w) in enumerate(win):  # padding never counts
-                a[r, len(w):] = float("-inf")
+                a[r, len(w) :] = float("-inf")
             mx = a.amax((0, 1)).tolist()
             for k, f in enumerate(feats):
                 if mx[k] > self.summary.max_activation.get(f, float("-inf")):
@@ -168,9 +177,20 @@ class Monitor:
                 if (d, f) not in seen:
                     seen.add((d, f))
                     self.summary.docs_with_hits[f] += 1
-                emit({"document": name, "feature": f, "position": pos, "token": self.tok.decode([ids[pos]]),
-                      "activation": round(v, 5), "context": self.tok.decode(ids[lo:pos]) + "⟦" + self.tok.decode([ids[pos]]) + "⟧"
-                      + self.tok.decode(ids[pos + 1 : hi])})
+                emit(
+                    {
+                        "document": name,
+                        "feature": f,
+                        "position": pos,
+                        "token": self.tok.decode([ids[pos]]),
+                        "activation": round(v, 5),
+                        "context": self.tok.decode(ids[lo:pos])
+                        + "⟦"
+                        + self.tok.decode([ids[pos]])
+                        + "⟧"
+                        + self.tok.decode(ids[pos + 1 : hi]),
+                    }
+                )
 
     def run(self, docs: Iterable[tuple[str, str]], emit: Callable[[dict], None]) -> MonitorSummary:
         """Scan documents, calling `emit(hit)` for each activation above the threshold; returns the summary."""
@@ -193,8 +213,16 @@ class Monitor:
         return self.summary
 
 
-def monitor_files(model, sae, tokenizer, bos_id: int, paths: Iterable[str | Path], cfg: MonitorConfig,
-                  emit: Callable[[dict], None], hook: str | None = None) -> dict:
+def monitor_files(
+    model,
+    sae,
+    tokenizer,
+    bos_id: int,
+    paths: Iterable[str | Path],
+    cfg: MonitorConfig,
+    emit: Callable[[dict], None],
+    hook: str | None = None,
+) -> dict:
     """Monitor documents read from files; bad inputs stop the run or are listed in the summary (cfg.on_error)."""
     mon = Monitor(model, sae, tokenizer, bos_id, cfg, hook)
     docs = iter_documents(paths, cfg.text_field, cfg.on_error, mon.summary.bad_inputs)

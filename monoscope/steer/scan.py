@@ -5,10 +5,11 @@ for realistic sizes, so every statistic here is a running reduction: the
 maximum activation per feature (what "clamp to 10x max" needs), and the best
 corpus example of a feature (what input design is compared with).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -17,8 +18,9 @@ from tqdm.auto import tqdm
 from monoscope.errors import MonoscopeError
 
 
-def iter_feature_acts(model, sae, hook: str, tokens: torch.Tensor, batch_contexts: int = 32, progress: bool = False,
-                      desc: str = "scan") -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+def iter_feature_acts(
+    model, sae, hook: str, tokens: torch.Tensor, batch_contexts: int = 32, progress: bool = False, desc: str = "scan"
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
     """Yield (first context index, tokens [b, T], activations [b, T, d_sae]) batch by batch."""
     if len(tokens) == 0:
         raise MonoscopeError("no contexts to scan: the token split is empty")
@@ -35,8 +37,15 @@ def _valid(t: torch.Tensor, bos_id: int | None) -> torch.Tensor:
     return torch.ones_like(t, dtype=torch.bool) if bos_id is None else t != bos_id
 
 
-def feature_max_acts(model, sae, hook: str, tokens: torch.Tensor, bos_id: int | None = None, batch_contexts: int = 32,
-                     progress: bool = False) -> torch.Tensor:
+def feature_max_acts(
+    model,
+    sae,
+    hook: str,
+    tokens: torch.Tensor,
+    bos_id: int | None = None,
+    batch_contexts: int = 32,
+    progress: bool = False,
+) -> torch.Tensor:
     """Maximum activation of every feature over the tokens (BOS excluded): [d_sae]."""
     best = None
     for _, t, f in iter_feature_acts(model, sae, hook, tokens, batch_contexts, progress, "max activations"):
@@ -54,8 +63,16 @@ class CorpusExample:
     tokens: list[int]  # the context up to and including the token
 
 
-def best_corpus_example(model, sae, hook: str, tokens: torch.Tensor, feature: int, bos_id: int | None = None,
-                        batch_contexts: int = 32, progress: bool = False) -> CorpusExample:
+def best_corpus_example(
+    model,
+    sae,
+    hook: str,
+    tokens: torch.Tensor,
+    feature: int,
+    bos_id: int | None = None,
+    batch_contexts: int = 32,
+    progress: bool = False,
+) -> CorpusExample:
     best = (float("-inf"), 0, 0)
     for i, t, f in iter_feature_acts(model, sae, hook, tokens, batch_contexts, progress, "best example"):
         a = f[..., feature].masked_fill(~_valid(t, bos_id), float("-inf"))
@@ -66,8 +83,16 @@ def best_corpus_example(model, sae, hook: str, tokens: torch.Tensor, feature: in
     return CorpusExample(v, c, p, tokens[c, : p + 1].tolist())
 
 
-def domain_separation(model, sae, hook: str, tokens: torch.Tensor, token_domains: Callable[[int, torch.Tensor], list[str]],
-                      bos_id: int | None = None, batch_contexts: int = 32, progress: bool = False) -> dict[str, dict[str, torch.Tensor]]:
+def domain_separation(
+    model,
+    sae,
+    hook: str,
+    tokens: torch.Tensor,
+    token_domains: Callable[[int, torch.Tensor], list[str]],
+    bos_id: int | None = None,
+    batch_contexts: int = 32,
+    progress: bool = False,
+) -> dict[str, dict[str, torch.Tensor]]:
     """Per domain and feature: Cohen's d of activations in vs out of the domain, and precision of firing.
 
     `token_domains(first_context, tokens)` labels each token of a batch with its domain.
@@ -79,8 +104,15 @@ def domain_separation(model, sae, hook: str, tokens: torch.Tensor, token_domains
         f = f.flatten(0, 1)[ok].double()
         for dom in set(labels.tolist()):
             g = f[torch.from_numpy(labels == dom).to(f.device)]
-            s = sums.setdefault(dom, [torch.zeros((), dtype=torch.float64), torch.zeros(f.shape[1], dtype=torch.float64),
-                                      torch.zeros(f.shape[1], dtype=torch.float64), torch.zeros(f.shape[1], dtype=torch.float64)])
+            s = sums.setdefault(
+                dom,
+                [
+                    torch.zeros((), dtype=torch.float64),
+                    torch.zeros(f.shape[1], dtype=torch.float64),
+                    torch.zeros(f.shape[1], dtype=torch.float64),
+                    torch.zeros(f.shape[1], dtype=torch.float64),
+                ],
+            )
             s[0] += g.shape[0]
             s[1] += g.sum(0)
             s[2] += g.pow(2).sum(0)
@@ -98,6 +130,11 @@ def domain_separation(model, sae, hook: str, tokens: torch.Tensor, token_domains
         var_out = ((tot[2] - s2) / n_out - mu_out**2).clamp_min(0)
         d = (mu_in - mu_out) / ((var_in + var_out) / 2).sqrt().clamp_min(1e-9)
         precision = fires / tot[3].clamp_min(1)
-        out[dom] = {"cohen_d": d.float(), "precision": precision.float(), "recall": (fires / n).float(),
-                    "mean_in": mu_in.float(), "tokens": int(n)}
+        out[dom] = {
+            "cohen_d": d.float(),
+            "precision": precision.float(),
+            "recall": (fires / n).float(),
+            "mean_in": mu_in.float(),
+            "tokens": int(n),
+        }
     return out

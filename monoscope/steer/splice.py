@@ -8,10 +8,11 @@ positions pass through untouched, as the SAE never saw them in training.
     with steer(model, sae, [Edit(12, "clamp", 10, relative=True)], max_acts=m):
         logits = model(tokens)
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 
@@ -37,8 +38,10 @@ def check_splice(model, sae, hook: str | None = None) -> str:
     model.check_hook(hook)
     width = hook_width(model, hook)
     if width != sae.d_in:
-        raise MonoscopeError(f"the SAE reads d_in={sae.d_in} but hook {hook} of this model has width {width}; "
-                             "the SAE was trained on another model or hook")
+        raise MonoscopeError(
+            f"the SAE reads d_in={sae.d_in} but hook {hook} of this model has width {width}; "
+            "the SAE was trained on another model or hook"
+        )
     return hook
 
 
@@ -92,8 +95,15 @@ def make_splice_hook(sae, edits: Sequence[Edit] = (), error_term: bool = True, e
     return fn
 
 
-def steering(model, sae, edits: Sequence[Edit] = (), hook: str | None = None, error_term: bool = True,
-             max_acts: torch.Tensor | Mapping[int, float] | None = None, exclude_bos: bool = True):
+def steering(
+    model,
+    sae,
+    edits: Sequence[Edit] = (),
+    hook: str | None = None,
+    error_term: bool = True,
+    max_acts: torch.Tensor | Mapping[int, float] | None = None,
+    exclude_bos: bool = True,
+):
     """Check and resolve once, for repeated use (e.g. every generation step).
 
     Returns (a function giving a fresh context manager that attaches the splice, the resolved edits).
@@ -105,8 +115,15 @@ def steering(model, sae, edits: Sequence[Edit] = (), hook: str | None = None, er
 
 
 @contextlib.contextmanager
-def steer(model, sae, edits: Sequence[Edit] = (), hook: str | None = None, error_term: bool = True,
-          max_acts: torch.Tensor | Mapping[int, float] | None = None, exclude_bos: bool = True) -> Iterator[list[Edit]]:
+def steer(
+    model,
+    sae,
+    edits: Sequence[Edit] = (),
+    hook: str | None = None,
+    error_term: bool = True,
+    max_acts: torch.Tensor | Mapping[int, float] | None = None,
+    exclude_bos: bool = True,
+) -> Iterator[list[Edit]]:
     """Splice `sae` into `model` with `edits` for the duration of the block; yields the resolved edits.
 
     With `error_term` and no edits the model's output is unchanged (up to float rounding).

@@ -5,6 +5,7 @@ Each experiment is one module with a config dataclass and
 `run(cfg, out, progress) -> numbers`; `run_experiment` writes its PNG figures
 and `<experiment>.json` into a run folder.
 """
+
 from monoscope.toy.runner import EXPERIMENTS, make_config, run_experiment
 
 __all__ = ["EXPERIMENTS", "make_config", "run_experiment"]

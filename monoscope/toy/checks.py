@@ -1,8 +1,9 @@
 """Input checks shared by the toy experiments: one-line errors before any work starts."""
+
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 from monoscope.errors import MonoscopeError
 

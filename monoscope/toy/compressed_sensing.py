@@ -11,6 +11,7 @@ without the factor 2, for nonnegative x). Beside it a one-layer ReLU decoder
 x̂ = ReLU(Bᵀy + c), trained per grid cell (all cells as one batched model), shows
 that a single thresholded linear read-out already decodes when x is sparse enough.
 """
+
 from __future__ import annotations
 
 import functools
@@ -41,12 +42,24 @@ class CSConfig:
     seed: int = 0
 
     def __post_init__(self):
-        check_positive(n_features=self.n_features, deltas=self.deltas, rhos=self.rhos, trials=self.trials, tol=self.tol,
-                       relu_grid=self.relu_grid, relu_steps=self.relu_steps, relu_batch=self.relu_batch, relu_tol=self.relu_tol)
+        check_positive(
+            n_features=self.n_features,
+            deltas=self.deltas,
+            rhos=self.rhos,
+            trials=self.trials,
+            tol=self.tol,
+            relu_grid=self.relu_grid,
+            relu_steps=self.relu_steps,
+            relu_batch=self.relu_batch,
+            relu_tol=self.relu_tol,
+        )
         if self.n_features < 4:
             raise MonoscopeError(f"n_features must be at least 4 for a (δ, ρ) grid, got {self.n_features}")
         m_max = round(0.95 * self.n_features)
-        check_memory(relu_bytes(self.relu_grid ** 2, self.n_features, m_max, self.relu_batch), f"ReLU decoders for {self.relu_grid ** 2} cells")
+        check_memory(
+            relu_bytes(self.relu_grid**2, self.n_features, m_max, self.relu_batch),
+            f"ReLU decoders for {self.relu_grid**2} cells",
+        )
 
 
 # ---- theory -------------------------------------------------------------------
@@ -119,8 +132,16 @@ def _sparse_nonneg(k: torch.Tensor, batch: int, n: int, gen: torch.Generator) ->
     return (rank < k[:, None, None]) * (1 - torch.rand(C, batch, n, generator=gen))
 
 
-def relu_decoder(n: int, ms: list[int], ks: list[int], steps: int, batch: int, tol: float, gen: torch.Generator,
-                 progress: bool = True) -> tuple[list[float], list[float]]:
+def relu_decoder(
+    n: int,
+    ms: list[int],
+    ks: list[int],
+    steps: int,
+    batch: int,
+    tol: float,
+    gen: torch.Generator,
+    progress: bool = True,
+) -> tuple[list[float], list[float]]:
     """Train x̂ = ReLU(Bᵀ y + c) for every cell at once; return success rate and mean relative error per cell."""
     C, m_max = len(ms), max(ms)
     check_memory(relu_bytes(C, n, m_max, batch), f"ReLU decoders for {C} cells")
@@ -167,27 +188,38 @@ def run(cfg: CSConfig, out: Path, progress: bool = True) -> dict:
     cells = [(max(1, round(dl * n)), r) for r in rr for dl in rd]
     ms = [m for m, _ in cells]
     ks = [max(1, round(r * m)) for m, r in cells]
-    succ, rel = relu_decoder(n, ms, ks, cfg.relu_steps, cfg.relu_batch, cfg.relu_tol,
-                             torch.Generator().manual_seed(cfg.seed), progress)
+    succ, rel = relu_decoder(
+        n, ms, ks, cfg.relu_steps, cfg.relu_batch, cfg.relu_tol, torch.Generator().manual_seed(cfg.seed), progress
+    )
     relu_s = np.array(succ).reshape(cfg.relu_grid, cfg.relu_grid)
     relu_e = np.array(rel).reshape(cfg.relu_grid, cfg.relu_grid)
     curve = phase_curve(False)
     curve_nn = phase_curve(True)
     _plot(delta, rho, l1, rd, rr, relu_s, relu_e, curve, curve_nn, cfg, out / "compressed_sensing.png")
-    return {"n": n, "delta": delta.tolist(), "rho": rho.tolist(), "l1_success": l1.tolist(),
-            "relu_delta": rd.tolist(), "relu_rho": rr.tolist(), "relu_success": relu_s.tolist(), "relu_rel_error": relu_e.tolist(),
-            "theory": "weak threshold via the statistical dimension of the l1 descent cone (Amelunxen et al. 2014)",
-            "curve_signed": {"delta": curve[0].tolist(), "rho": curve[1].tolist()},
-            "curve_nonnegative": {"delta": curve_nn[0].tolist(), "rho": curve_nn[1].tolist()},
-            "figures": ["compressed_sensing.png"]}
+    return {
+        "n": n,
+        "delta": delta.tolist(),
+        "rho": rho.tolist(),
+        "l1_success": l1.tolist(),
+        "relu_delta": rd.tolist(),
+        "relu_rho": rr.tolist(),
+        "relu_success": relu_s.tolist(),
+        "relu_rel_error": relu_e.tolist(),
+        "theory": "weak threshold via the statistical dimension of the l1 descent cone (Amelunxen et al. 2014)",
+        "curve_signed": {"delta": curve[0].tolist(), "rho": curve[1].tolist()},
+        "curve_nonnegative": {"delta": curve_nn[0].tolist(), "rho": curve_nn[1].tolist()},
+        "figures": ["compressed_sensing.png"],
+    }
 
 
 def _plot(delta, rho, l1, rd, rr, relu_s, relu_e, curve, curve_nn, cfg: CSConfig, path: Path) -> None:
     plt = plots.plt
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
-    panels = [(delta, rho, l1, "L1 basis pursuit (signed x): success", "viridis"),
-              (rd, rr, relu_s, f"ReLU(Bᵀy + c) (x ≥ 0): success (err ≤ {cfg.relu_tol:g})", "viridis"),
-              (rd, rr, relu_e, "ReLU(Bᵀy + c): mean relative error", "magma_r")]
+    panels = [
+        (delta, rho, l1, "L1 basis pursuit (signed x): success", "viridis"),
+        (rd, rr, relu_s, f"ReLU(Bᵀy + c) (x ≥ 0): success (err ≤ {cfg.relu_tol:g})", "viridis"),
+        (rd, rr, relu_e, "ReLU(Bᵀy + c): mean relative error", "magma_r"),
+    ]
     for ax, (dx, ry, z, title, cmap) in zip(axes, panels):
         im = ax.pcolormesh(dx, ry, z, shading="nearest", cmap=cmap, vmin=0, vmax=1)
         ax.plot(*curve, "w-", lw=2, label="Donoho–Tanner (signed)")

@@ -5,6 +5,7 @@ D* = m / ‖W‖_F² counts how many dimensions each represented feature gets. A
 falling further; per-feature D_i = ‖W_i‖² / Σ_j (Ŵ_i·W_j)² cluster at the
 fractions of small geometric structures: 1, 3/4, 2/3, 1/2, 2/5, 3/8.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,9 +49,17 @@ def run(cfg: DimensionalityConfig, out: Path, progress: bool = True) -> dict:
         keep = norms[c] > REPRESENTED
         di = d_i[c][keep]
         near = {k: int(((di - v).abs() < 0.02).sum()) for k, v in FRACTIONS.items()}
-        cells.append({"sparsity": s, "inv_density": 1 / (1 - s), "d_star": float(d_star[c]),
-                      "represented": int(keep.sum()), "loss": float(res.loss[c]), "near_fraction": near,
-                      "d_i": [round(v, 4) for v in di.tolist()]})
+        cells.append(
+            {
+                "sparsity": s,
+                "inv_density": 1 / (1 - s),
+                "d_star": float(d_star[c]),
+                "represented": int(keep.sum()),
+                "loss": float(res.loss[c]),
+                "near_fraction": near,
+                "d_i": [round(v, 4) for v in di.tolist()],
+            }
+        )
     _plot(cells, cfg, out)
     return {"cells": cells, "figures": ["dimensionality.png"]}
 
@@ -65,8 +74,13 @@ def _plot(cells: list[dict], cfg: DimensionalityConfig, out: Path) -> None:
     a1.set_ylabel("D* = m / ‖W‖_F²")
     a1.set_title(f"dimensions per feature, n = {cfg.n_features}, m = {cfg.m_hidden}")
     for c in cells:
-        a2.scatter(np.full(len(c["d_i"]), c["inv_density"]) * np.exp(np.random.default_rng(0).normal(0, 0.03, len(c["d_i"]))),
-                   c["d_i"], s=3, alpha=0.4, color="#1f77b4")
+        a2.scatter(
+            np.full(len(c["d_i"]), c["inv_density"]) * np.exp(np.random.default_rng(0).normal(0, 0.03, len(c["d_i"]))),
+            c["d_i"],
+            s=3,
+            alpha=0.4,
+            color="#1f77b4",
+        )
     for k, v in FRACTIONS.items():
         a2.axhline(v, color="0.7", ls="--", lw=0.6)
         a2.text(x[-1] * 1.08, v, k, va="center", fontsize=8)

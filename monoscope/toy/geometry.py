@@ -4,6 +4,7 @@ As sparsity grows the model goes from an orthogonal pair (dense: keep the two
 most important features) to two antipodal pairs (S ≈ 0.8) to a regular
 pentagon (S ≈ 0.9): more features than dimensions, stored in superposition.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,7 +42,9 @@ def describe(W: torch.Tensor) -> dict:
         return bool(len(x)) and bool((x - target).abs().max() <= tol)
 
     k = len(kept)
-    antipodal = k > 0 and all(((angles[kept] - angles[i]).remainder(360) - 180).abs().min() <= 10 for i in kept.tolist())
+    antipodal = k > 0 and all(
+        ((angles[kept] - angles[i]).remainder(360) - 180).abs().min() <= 10 for i in kept.tolist()
+    )
     if k == 2 and all_near(gaps, 180, 10):
         shape = "antipodal pair"
     elif k == 2 and bool(((gaps - 90).abs() <= 10).any()):
@@ -52,17 +55,23 @@ def describe(W: torch.Tensor) -> dict:
         shape = "pentagon"
     else:
         shape = "other"
-    return {"shape": shape, "represented": k, "norms": norms.tolist(), "angles_deg": angles.tolist(),
-            "gaps_deg": gaps.tolist()}
+    return {
+        "shape": shape,
+        "represented": k,
+        "norms": norms.tolist(),
+        "angles_deg": angles.tolist(),
+        "gaps_deg": gaps.tolist(),
+    }
 
 
 def run(cfg: GeometryConfig, out: Path, progress: bool = True) -> dict:
     n, m = cfg.n_features, cfg.m_hidden
     importance = cfg.importance_decay ** torch.arange(n, dtype=torch.float32)
-    res = train_toy_models(n, m, torch.tensor(cfg.sparsities), importance,
-                           cfg.train_config(), progress, "toy geometry")
-    cells = [{"sparsity": s, "loss": float(res.loss[c]), **describe(res.W[c]), "W": res.W[c].tolist()}
-             for c, s in enumerate(cfg.sparsities)]
+    res = train_toy_models(n, m, torch.tensor(cfg.sparsities), importance, cfg.train_config(), progress, "toy geometry")
+    cells = [
+        {"sparsity": s, "loss": float(res.loss[c]), **describe(res.W[c]), "W": res.W[c].tolist()}
+        for c, s in enumerate(cfg.sparsities)
+    ]
     if m == 2:
         _plot(cells, importance.tolist(), Path(out) / "geometry.png")
     return {"importance": importance.tolist(), "cells": cells, "figures": ["geometry.png"] if m == 2 else []}

@@ -4,6 +4,7 @@ A linear model keeps exactly the m most important features whatever the
 sparsity (it is PCA in disguise); the ReLU model, once features are sparse,
 packs more than m features into m dimensions: superposition.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,15 +40,26 @@ def run(cfg: ImportanceConfig, out: Path, progress: bool = True) -> dict:
         tc = dataclasses.replace(cfg.train_config(), activation=act)
         res = train_toy_models(n, m, S, importance, tc, progress, f"toy importance ({act})")
         norms, sup = feature_norms(res.W), superposition(res.W)
-        results[act] = {"res": res, "cells": [{
-            "sparsity": s, "loss": float(res.loss[c]),
-            "represented": int((norms[c] > REPRESENTED).sum()),
-            "norms": [round(v, 4) for v in norms[c].tolist()],
-            "superposition": [round(v, 4) for v in sup[c].tolist()],
-        } for c, s in enumerate(cfg.sparsities)]}
+        results[act] = {
+            "res": res,
+            "cells": [
+                {
+                    "sparsity": s,
+                    "loss": float(res.loss[c]),
+                    "represented": int((norms[c] > REPRESENTED).sum()),
+                    "norms": [round(v, 4) for v in norms[c].tolist()],
+                    "superposition": [round(v, 4) for v in sup[c].tolist()],
+                }
+                for c, s in enumerate(cfg.sparsities)
+            ],
+        }
     _plot(results, cfg, out)
-    return {"importance": importance.tolist(), "linear": results["linear"]["cells"], "relu": results["relu"]["cells"],
-            "figures": ["importance_WtW.png", "importance_norms.png"]}
+    return {
+        "importance": importance.tolist(),
+        "linear": results["linear"]["cells"],
+        "relu": results["relu"]["cells"],
+        "figures": ["importance_WtW.png", "importance_norms.png"],
+    }
 
 
 def _plot(results: dict, cfg: ImportanceConfig, out: Path) -> None:

@@ -6,6 +6,7 @@ Johnson–Lindenstrauss-style bound exp(d ε² / 4) — from the union bound ove
 N²/2 pairs with P(|cos| > ε) ≤ 2 exp(−d ε² / 2) for random unit vectors. All
 three grow exponentially in d; that room is what superposition uses.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,7 @@ class JLConfig:
         if not 0 < self.eps < 1:
             raise MonoscopeError(f"eps must lie in (0, 1), got {self.eps}")
         check_positive(patience=self.patience, max_vectors=self.max_vectors, opt_steps=self.opt_steps)
-        check_memory(4.0 * 6 * self.max_vectors ** 2, f"packings of up to {self.max_vectors} vectors")
+        check_memory(4.0 * 6 * self.max_vectors**2, f"packings of up to {self.max_vectors} vectors")
 
 
 def jl_bound(d: int, eps: float) -> float:
@@ -96,7 +97,9 @@ def optimise_packing(n: int, d: int, eps: float, steps: int, gen: torch.Generato
     return best
 
 
-def optimised_count(d: int, eps: float, start: int, steps: int, max_vectors: int, gen: torch.Generator) -> tuple[int, bool]:
+def optimised_count(
+    d: int, eps: float, start: int, steps: int, max_vectors: int, gen: torch.Generator
+) -> tuple[int, bool]:
     """Largest n (searched by growing then bisecting from `start`) whose optimised packing reaches eps,
     and whether the search stopped at `max_vectors` (then n is only a lower bound)."""
     ok_n, bad_n = max(d, start), None  # d orthonormal vectors always fit; so do the greedy ones
@@ -124,8 +127,15 @@ def run(cfg: JLConfig, out: Path, progress: bool = True) -> dict:
     for d in tqdm(cfg.dims, desc="toy jl", disable=not progress):
         g = greedy_random(int(d), cfg.eps, cfg.patience, cfg.max_vectors, gen)
         o, capped = optimised_count(int(d), cfg.eps, g, cfg.opt_steps, cfg.max_vectors, gen)
-        rows.append({"d": int(d), "random_greedy": g, "optimised": o, "optimised_capped": capped,
-                     "jl_bound": jl_bound(int(d), cfg.eps)})
+        rows.append(
+            {
+                "d": int(d),
+                "random_greedy": g,
+                "optimised": o,
+                "optimised_capped": capped,
+                "jl_bound": jl_bound(int(d), cfg.eps),
+            }
+        )
     _plot(rows, cfg, out / "jl.png")
     return {"eps": cfg.eps, "rows": rows, "figures": ["jl.png"]}
 
@@ -137,8 +147,14 @@ def _plot(rows: list[dict], cfg: JLConfig, path: Path) -> None:
     ax.plot(d, [r["optimised"] for r in rows], "o-", label="optimised packing (gradient descent)")
     capped = [r for r in rows if r["optimised_capped"]]
     if capped:
-        ax.plot([r["d"] for r in capped], [r["optimised"] for r in capped], "o", mfc="white", color="C0",
-                label=f"search stopped at max_vectors={cfg.max_vectors} (lower bound)")
+        ax.plot(
+            [r["d"] for r in capped],
+            [r["optimised"] for r in capped],
+            "o",
+            mfc="white",
+            color="C0",
+            label=f"search stopped at max_vectors={cfg.max_vectors} (lower bound)",
+        )
     ax.plot(d, [r["random_greedy"] for r in rows], "s-", label="random vectors, greedy acceptance")
     ax.plot(d, [r["jl_bound"] for r in rows], "k--", label="JL bound exp(dε²/4)")
     ax.plot(d, d, ":", color="0.5", label="orthogonal (N = d)")

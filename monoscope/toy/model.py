@@ -6,6 +6,7 @@ leading model axis and are trained together with batched matmuls, because the
 models are tiny and Python overhead per model would dominate. The best seed per
 cell (lowest loss on a shared held-out batch) is kept.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,7 +30,9 @@ class ToyTrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        check_positive(steps=self.steps, batch_size=self.batch_size, lr=self.lr, seeds=self.seeds, eval_size=self.eval_size)
+        check_positive(
+            steps=self.steps, batch_size=self.batch_size, lr=self.lr, seeds=self.seeds, eval_size=self.eval_size
+        )
         if self.activation not in ("relu", "linear"):
             raise MonoscopeError(f"activation must be relu or linear, got {self.activation!r}")
 
@@ -47,8 +50,10 @@ def check_toy_grid(cells: int, n: int, m: int, cfg: ToyTrainConfig) -> None:
     """Refuse a grid whose batched tensors would not fit, before anything starts."""
     M = cells * cfg.seeds
     # x, its mask, the output, their grads (about 8 batch-sized tensors), the eval batch, W with Adam state.
-    check_memory(4.0 * M * n * (8 * cfg.batch_size + 3 * cfg.eval_size + 6 * m),
-                 f"a toy grid of {cells} cells x {cfg.seeds} seeds x batch {cfg.batch_size} x {n} features")
+    check_memory(
+        4.0 * M * n * (8 * cfg.batch_size + 3 * cfg.eval_size + 6 * m),
+        f"a toy grid of {cells} cells x {cfg.seeds} seeds x batch {cfg.batch_size} x {n} features",
+    )
 
 
 @dataclass
@@ -91,17 +96,29 @@ def weighted_mse(out: torch.Tensor, x: torch.Tensor, importance: torch.Tensor) -
     return ((out - x).pow(2) * importance[:, None, :]).sum(-1).mean(1)
 
 
-def train_toy_models(n: int, m: int, sparsity: torch.Tensor, importance: torch.Tensor, cfg: ToyTrainConfig,
-                     progress: bool = True, desc: str = "toy models") -> ToyModels:
+def train_toy_models(
+    n: int,
+    m: int,
+    sparsity: torch.Tensor,
+    importance: torch.Tensor,
+    cfg: ToyTrainConfig,
+    progress: bool = True,
+    desc: str = "toy models",
+) -> ToyModels:
     """Train `seeds` models per cell; sparsity [C] or [C, n], importance [C, n] (or [n], shared)."""
     check_sizes(n, m)
     sparsity = torch.as_tensor(sparsity, dtype=torch.float32)
     check_sparsities(sparsity.flatten().tolist())
     C = sparsity.shape[0]
-    importance = torch.as_tensor(importance, dtype=torch.float32).expand(C, n) if torch.as_tensor(importance).dim() == 1 \
+    importance = (
+        torch.as_tensor(importance, dtype=torch.float32).expand(C, n)
+        if torch.as_tensor(importance).dim() == 1
         else torch.as_tensor(importance, dtype=torch.float32)
+    )
     if importance.shape != (C, n):
-        raise MonoscopeError(f"importance must have shape [{C}, {n}] (one row per grid cell), got {list(importance.shape)}")
+        raise MonoscopeError(
+            f"importance must have shape [{C}, {n}] (one row per grid cell), got {list(importance.shape)}"
+        )
     if (importance < 0).any():
         raise MonoscopeError("importances must be non-negative")
     S = cfg.seeds

@@ -5,6 +5,7 @@ share a density 1 − S (1–0.01). The trained model either ignores feature 2,
 gives it the dimension alone (dedicated), or stores both antipodally
 (superposition). One batched training run covers the whole grid.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,11 +40,15 @@ class PhaseConfig:
     def __post_init__(self):
         check_sizes(self.n_features, self.m_hidden)
         if (self.n_features, self.m_hidden) != (2, 1):
-            raise MonoscopeError(f"the phase diagram is for n=2 features in m=1 dimension, got n={self.n_features}, m={self.m_hidden}")
+            raise MonoscopeError(
+                f"the phase diagram is for n=2 features in m=1 dimension, got n={self.n_features}, m={self.m_hidden}"
+            )
         check_positive(importance_min=self.importance_min, density_min=self.density_min, grid=self.grid)
         if not (self.importance_min < self.importance_max and self.density_min < self.density_max <= 1.0):
-            raise MonoscopeError("need importance_min < importance_max and 0 < density_min < density_max <= 1 (density = 1 - S)")
-        check_toy_grid(self.grid ** 2, self.n_features, self.m_hidden, self.train_config())
+            raise MonoscopeError(
+                "need importance_min < importance_max and 0 < density_min < density_max <= 1 (density = 1 - S)"
+            )
+        check_toy_grid(self.grid**2, self.n_features, self.m_hidden, self.train_config())
 
     def train_config(self) -> ToyTrainConfig:
         return ToyTrainConfig(steps=self.steps, batch_size=self.batch_size, seeds=self.seeds, seed=self.seed)
@@ -69,10 +74,14 @@ def run(cfg: PhaseConfig, out: Path, progress: bool = True) -> dict:
     phases = [classify(W) for W in res.W]
     grid = np.array([PHASES.index(p) for p in phases]).reshape(cfg.grid, cfg.grid)
     _plot(grid, imps, dens, out / "phase.png")
-    return {"importance": imps.tolist(), "density": dens.tolist(),
-            "phase": [[PHASES[v] for v in row] for row in grid.tolist()],
-            "counts": {p: phases.count(p) for p in PHASES},
-            "W": res.W[:, 0, :].tolist(), "figures": ["phase.png"]}
+    return {
+        "importance": imps.tolist(),
+        "density": dens.tolist(),
+        "phase": [[PHASES[v] for v in row] for row in grid.tolist()],
+        "counts": {p: phases.count(p) for p in PHASES},
+        "W": res.W[:, 0, :].tolist(),
+        "figures": ["phase.png"],
+    }
 
 
 def _plot(grid: np.ndarray, imps: np.ndarray, dens: np.ndarray, path: Path) -> None:
@@ -87,7 +96,11 @@ def _plot(grid: np.ndarray, imps: np.ndarray, dens: np.ndarray, path: Path) -> N
     ax.invert_xaxis()
     ax.set_xlabel("feature density 1 − S")
     ax.set_ylabel("relative importance of feature 2")
-    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in cmap.colors],
-              labels=["feature 2 ignored", "antipodal (superposition)", "feature 2 dedicated"], fontsize=8, loc="lower left")
+    ax.legend(
+        handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in cmap.colors],
+        labels=["feature 2 ignored", "antipodal (superposition)", "feature 2 dedicated"],
+        fontsize=8,
+        loc="lower left",
+    )
     ax.set_title("n = 2 features, m = 1 dimension")
     plots.save(fig, path)

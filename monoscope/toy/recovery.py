@@ -7,6 +7,7 @@ recovered (best cos > 0.9) and the fraction of dead latents (never active on
 `eval_vectors` held-out vectors). Architectures needing `k` get k = the mean
 number of active features.
 """
+
 from __future__ import annotations
 
 import time
@@ -48,13 +49,20 @@ class RecoveryConfig:
     sparsity_coefs: dict = field(default_factory=dict)  # per-architecture override of SPARSITY_COEF
 
     def __post_init__(self):
-        check_positive(d_sae=self.d_sae, vectors=self.vectors, batch_size=self.batch_size, lr=self.lr, eval_vectors=self.eval_vectors)
+        check_positive(
+            d_sae=self.d_sae,
+            vectors=self.vectors,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            eval_vectors=self.eval_vectors,
+        )
         self.synthetic()  # validates the data settings
         architectures(self)  # unknown names fail before any work
 
     def synthetic(self) -> SyntheticConfig:
-        return SyntheticConfig(n_true=self.n_true, d=self.d, mean_active=self.mean_active, power=self.power,
-                               corr=self.corr, seed=self.seed)
+        return SyntheticConfig(
+            n_true=self.n_true, d=self.d, mean_active=self.mean_active, power=self.power, corr=self.corr, seed=self.seed
+        )
 
 
 def _sae_config(arch: str, d: int, d_sae: int, k: int):
@@ -73,14 +81,15 @@ def fit_and_score(arch: str, data: SyntheticFeatures, cfg: RecoveryConfig, progr
 
     k = max(1, round(cfg.mean_active))
     scfg = _sae_config(arch, cfg.d, cfg.d_sae, k)
-    scale = cfg.d ** 0.5 / float(data.sample(8192, cfg.seed + 1).norm(dim=1).mean())
+    scale = cfg.d**0.5 / float(data.sample(8192, cfg.seed + 1).norm(dim=1).mean())
 
     def sample_fn(n: int, seed: int) -> torch.Tensor:
         return data.sample(n, 1_000_003 + seed) * scale
 
     coef = cfg.sparsity_coefs.get(arch, SPARSITY_COEF.get(arch, DEFAULT_COEF))
-    tcfg = TrainConfig(sae=scfg, total_vectors=cfg.vectors, batch_size=cfg.batch_size, lr=cfg.lr, sparsity_coef=coef,
-                       seed=cfg.seed)
+    tcfg = TrainConfig(
+        sae=scfg, total_vectors=cfg.vectors, batch_size=cfg.batch_size, lr=cfg.lr, sparsity_coef=coef, seed=cfg.seed
+    )
     trainer = SAETrainer(tcfg, sample_fn=sample_fn)
     gen = torch.Generator().manual_seed(cfg.seed * 31 + 7)
     t0 = time.perf_counter()
@@ -99,9 +108,17 @@ def fit_and_score(arch: str, data: SyntheticFeatures, cfg: RecoveryConfig, progr
             l0 += float((f != 0).sum())
             fvu_num += float((sae.decode(f) - x).pow(2).sum())
             fvu_den += float((x - x_all.mean(0)).pow(2).sum())
-    return {"arch": arch, **mmcs_scores(data.directions, sae.W_dec.detach()), "dead": float((~fired).float().mean()),
-            "l0": l0 / cfg.eval_vectors, "fvu": fvu_num / fvu_den, "k": scfg.k, "sparsity_coef": coef,
-            "steps": tcfg.steps, "train_seconds": round(seconds, 2)}
+    return {
+        "arch": arch,
+        **mmcs_scores(data.directions, sae.W_dec.detach()),
+        "dead": float((~fired).float().mean()),
+        "l0": l0 / cfg.eval_vectors,
+        "fvu": fvu_num / fvu_den,
+        "k": scfg.k,
+        "sparsity_coef": coef,
+        "steps": tcfg.steps,
+        "train_seconds": round(seconds, 2),
+    }
 
 
 def architectures(cfg: RecoveryConfig) -> list[str]:

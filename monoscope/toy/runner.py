@@ -1,4 +1,5 @@
 """Run one toy experiment into a folder: figures, a JSON of its numbers, and the stage stamp."""
+
 from __future__ import annotations
 
 import contextlib
@@ -57,8 +58,14 @@ def torch_threads(n: int | None):
         torch.set_num_threads(old)
 
 
-def run_experiment(name: str, out: Path | str | None = None, overwrite: bool = False, progress: bool = True,
-                   threads: int | None = 1, **overrides: Any) -> dict:
+def run_experiment(
+    name: str,
+    out: Path | str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    threads: int | None = 1,
+    **overrides: Any,
+) -> dict:
     """Run toy experiment `name` into `out` (default runs/toy/NAME); returns its numbers (also in NAME.json).
 
     A folder already holding this experiment with the same config is reused; another config is

@@ -5,6 +5,7 @@ N unit directions in R^d. Feature i fires with probability p_i ∝ (i+1)^-power
 `group` fire together more often than chance (a Gaussian copula with
 correlation `corr`), and a firing feature has magnitude U(0.5, 1.5).
 """
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,9 @@ class SyntheticFeatures:
         w = torch.arange(1, cfg.n_true + 1, dtype=torch.float64) ** -cfg.power
         p = w / w.sum() * cfg.mean_active
         if p.max() > 1:
-            raise MonoscopeError(f"mean_active={cfg.mean_active} with power={cfg.power} makes the commonest feature fire with probability > 1")
+            raise MonoscopeError(
+                f"mean_active={cfg.mean_active} with power={cfg.power} makes the commonest feature fire with probability > 1"
+            )
         self.prob = p.float()
         normal = torch.distributions.Normal(0.0, 1.0)
         self.threshold = normal.icdf(1 - self.prob.double().clamp(1e-12, 1 - 1e-12)).float()

@@ -1,4 +1,5 @@
 """On-the-fly activations: one forward pass feeds several hooks, aligned, shuffled, and several SAEs train from it."""
+
 from __future__ import annotations
 
 import json
@@ -58,7 +59,12 @@ def test_hooks_aligned_and_mixed(setup):
 
 def test_train_two_saes_from_one_pass(setup, tmp_path):
     model, data = setup
-    src = OnlineActivations(model, data, OnlineConfig(hooks=HOOKS[:2], batch_contexts=8, buffer_vectors=512, norm_samples=512), model_name="tiny")
+    src = OnlineActivations(
+        model,
+        data,
+        OnlineConfig(hooks=HOOKS[:2], batch_contexts=8, buffer_vectors=512, norm_samples=512),
+        model_name="tiny",
+    )
     assert [src.d_in(h) for h in HOOKS[:2]] == [16, 16]
     calls = {"n": 0, "sampling": False}
     orig, orig_sample = src.forward, src.sample
@@ -75,8 +81,15 @@ def test_train_two_saes_from_one_pass(setup, tmp_path):
             calls["sampling"] = False
 
     src.forward, src.sample = counting, sampling
-    cfg = dict(total_vectors=64 * 16, batch_size=64, lr=3e-3, sparsity_coef=1.0, log_every=5, resample_at=(),
-               resample_samples=512)
+    cfg = dict(
+        total_vectors=64 * 16,
+        batch_size=64,
+        lr=3e-3,
+        sparsity_coef=1.0,
+        log_every=5,
+        resample_at=(),
+        resample_samples=512,
+    )
     jobs = [Job(h, tmp_path / h, TrainConfig(sae=SAEConfig("relu", 16, 32), **cfg)) for h in HOOKS[:2]]
     train_online(src, jobs, progress=False)
     passes_for_two = calls["n"]
@@ -88,7 +101,11 @@ def test_train_two_saes_from_one_pass(setup, tmp_path):
         assert recs[-1]["mse"] < recs[0]["mse"]
     # one SAE alone needs as many forward passes as two together: they share them
     calls["n"] = 0
-    train_online(src, [Job(HOOKS[0], tmp_path / "alone", TrainConfig(sae=SAEConfig("relu", 16, 32), **cfg))], progress=False)
+    train_online(
+        src, [Job(HOOKS[0], tmp_path / "alone", TrainConfig(sae=SAEConfig("relu", 16, 32), **cfg))], progress=False
+    )
     assert calls["n"] == passes_for_two
     with pytest.raises(MonoscopeError, match="d_in=8 does not match"):
-        train_online(src, [Job(HOOKS[0], tmp_path / "bad", TrainConfig(sae=SAEConfig("relu", 8, 32), **cfg))], progress=False)
+        train_online(
+            src, [Job(HOOKS[0], tmp_path / "bad", TrainConfig(sae=SAEConfig("relu", 8, 32), **cfg))], progress=False
+        )

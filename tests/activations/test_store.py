@@ -14,8 +14,19 @@ def store(tiny_run, tmp_path_factory):
     ds = Dataset(out / "data")
     model = load_model(out / "model")
     folder = tmp_path_factory.mktemp("store")
-    return harvest(model, ds, folder, HarvestConfig(max_tokens=3000, shard_size=700, batch_contexts=8), overwrite=True,
-                   model_name="tiny", progress=False), ds, model
+    return (
+        harvest(
+            model,
+            ds,
+            folder,
+            HarvestConfig(max_tokens=3000, shard_size=700, batch_contexts=8),
+            overwrite=True,
+            model_name="tiny",
+            progress=False,
+        ),
+        ds,
+        model,
+    )
 
 
 def test_every_vector_traces_back_to_its_token_and_value(store):

@@ -1,4 +1,5 @@
 """The out-of-core store: streamed shard writes, float16, file reads instead of mapped slices, shard views."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,7 +48,12 @@ def test_select_shards_and_errors(tmp_path):
     from monoscope.sae import SAEConfig, TrainConfig, train_sae
 
     with pytest.raises(MonoscopeError, match="does not match the store"):
-        train_sae(ActivationStore(tmp_path / "s"), tmp_path / "sae", TrainConfig(sae=SAEConfig("relu", 16, 32)), progress=False)
+        train_sae(
+            ActivationStore(tmp_path / "s"),
+            tmp_path / "sae",
+            TrainConfig(sae=SAEConfig("relu", 16, 32)),
+            progress=False,
+        )
 
 
 def test_harvest_float16_matches_model(tmp_path):
@@ -66,8 +72,13 @@ def test_harvest_float16_matches_model(tmp_path):
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=50, n_ctx=8, d_model=16, d_mlp=32, n_heads=2)).eval()
-    st = harvest(model, Data(), tmp_path / "acts", HarvestConfig(hook="blocks.0.mlp.hook_post", dtype="float16", shard_size=30,
-                                                                  batch_contexts=3), progress=False)
+    st = harvest(
+        model,
+        Data(),
+        tmp_path / "acts",
+        HarvestConfig(hook="blocks.0.mlp.hook_post", dtype="float16", shard_size=30, batch_contexts=3),
+        progress=False,
+    )
     _, cache = model.run_with_cache(Data().split("train").tokens, names=["blocks.0.mlp.hook_post"])
     want = cache["blocks.0.mlp.hook_post"].reshape(-1, 32).half().float()
     torch.testing.assert_close(st.read(np.arange(80)), want)

@@ -1,4 +1,5 @@
 """The `monoscope` command end to end: the quick demo, reuse, and bad input at the boundary."""
+
 import json
 import shutil
 import subprocess
@@ -13,9 +14,9 @@ SUMMARY_KEYS = {"subject_val_loss", "l0", "fvu", "dead_fraction", "loss_recovere
 
 def test_quick_demo_summary_and_plots(tiny_run):
     out, summary = tiny_run
-    assert SUMMARY_KEYS <= set(summary)
+    assert set(summary) >= SUMMARY_KEYS
     on_disk = json.loads((out / "summary.json").read_text())
-    assert SUMMARY_KEYS <= set(on_disk) and on_disk["hook"] == "blocks.0.mlp.hook_post"
+    assert set(on_disk) >= SUMMARY_KEYS and on_disk["hook"] == "blocks.0.mlp.hook_post"
     for p in on_disk["plots"]:
         assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert (out / "sae" / "cfg.json").exists() and (out / "sae" / "sae_weights.safetensors").exists()
@@ -24,8 +25,14 @@ def test_quick_demo_summary_and_plots(tiny_run):
 
 def test_second_demo_run_reuses_every_stage(tiny_run, capsys):
     out, _ = tiny_run
-    stamps = {p: p.stat().st_mtime_ns for p in [out / "model" / "model.safetensors", out / "sae" / "sae_weights.safetensors",
-                                                 out / "data" / "train.safetensors"]}
+    stamps = {
+        p: p.stat().st_mtime_ns
+        for p in [
+            out / "model" / "model.safetensors",
+            out / "sae" / "sae_weights.safetensors",
+            out / "data" / "train.safetensors",
+        ]
+    }
     assert main(["demo", "--quick", "--out", str(out), "--quiet"]) == 0
     assert "loss recovered" in capsys.readouterr().out
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
@@ -42,8 +49,20 @@ def test_other_configuration_is_refused_and_nothing_is_overwritten(tiny_run, cap
 
 def test_unknown_hook_lists_valid_ones(tiny_run, tmp_path, capsys):
     out, _ = tiny_run
-    rc = main(["harvest", "--model", str(out / "model"), "--data", str(out / "data"), "--hook", "blocks.0.mlp.hook_nope",
-               "--out", str(tmp_path / "acts"), "--quiet"])
+    rc = main(
+        [
+            "harvest",
+            "--model",
+            str(out / "model"),
+            "--data",
+            str(out / "data"),
+            "--hook",
+            "blocks.0.mlp.hook_nope",
+            "--out",
+            str(tmp_path / "acts"),
+            "--quiet",
+        ]
+    )
     assert rc == 2 and "blocks.0.mlp.hook_post" in capsys.readouterr().err
 
 
@@ -68,7 +87,10 @@ def test_empty_corpus_and_vocabulary_mismatch(tiny_run, tmp_path, capsys):
     corpus.mkdir()
     for i in range(8):
         (corpus / f"{i}.txt").write_text(("the quick brown fox %d jumps over the lazy dog. " % i) * 40)
-    assert main(["data", "--corpus", str(corpus), "--vocab-size", "300", "--n-ctx", "32", "--out", str(tmp_path / "d1")]) == 0
+    assert (
+        main(["data", "--corpus", str(corpus), "--vocab-size", "300", "--n-ctx", "32", "--out", str(tmp_path / "d1")])
+        == 0
+    )
     capsys.readouterr()
     rc = main(["eval", "--sae", str(out), "--data", str(tmp_path / "d1"), "--quiet"])
     assert rc == 2 and "vocabulary" in capsys.readouterr().err
@@ -83,7 +105,9 @@ def test_sae_width_must_match_store(tiny_run, tmp_path, capsys):
 
     st = ActivationStore(store)
     with pytest.raises(MonoscopeError, match="does not match the store"):
-        train_sae(st, tmp_path / "s", TrainConfig(sae=SAEConfig("relu", st.d_in + 1, 8), total_vectors=100), progress=False)
+        train_sae(
+            st, tmp_path / "s", TrainConfig(sae=SAEConfig("relu", st.d_in + 1, 8), total_vectors=100), progress=False
+        )
 
 
 def test_console_entry_point():
@@ -94,15 +118,31 @@ def test_console_entry_point():
 def test_train_sae_takes_auxk_and_dead_window_and_refuses_bad_ones(tiny_run, tmp_path, capsys):
     out, _ = tiny_run
     acts = str(out / "acts" / "blocks.0.mlp.hook_post")
-    args = ["train-sae", "--acts", acts, "--arch", "topk", "--k", "4", "--d-sae", "64", "--vectors", "2048", "--batch-size", "256",
-            "--quiet"]
+    args = [
+        "train-sae",
+        "--acts",
+        acts,
+        "--arch",
+        "topk",
+        "--k",
+        "4",
+        "--d-sae",
+        "64",
+        "--vectors",
+        "2048",
+        "--batch-size",
+        "256",
+        "--quiet",
+    ]
     assert main(args + ["--out", str(tmp_path / "s"), "--auxk-coef", "0.25", "--dead-window", "1000"]) == 0
     stamp = json.loads((tmp_path / "s" / "monoscope_stage.json").read_text())
     assert stamp["config"]["auxk_coef"] == 0.25 and stamp["config"]["dead_window"] == 1000
     capsys.readouterr()
     assert main(args + ["--out", str(tmp_path / "t"), "--dead-window", "0"]) == 2
     err = capsys.readouterr().err
-    assert "dead_window must be a positive" in err and err.count("\n") == 1 and not (tmp_path / "t" / "cfg.json").exists()
+    assert (
+        "dead_window must be a positive" in err and err.count("\n") == 1 and not (tmp_path / "t" / "cfg.json").exists()
+    )
     m = args[:3] + ["--arch", "matryoshka", "--k", "4", "--d-sae", "64"] + args[9:]
     assert main(m + ["--widths", "8,32", "--out", str(tmp_path / "m")]) == 0
     cfg = json.loads((tmp_path / "m" / "cfg.json").read_text())

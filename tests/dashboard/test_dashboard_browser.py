@@ -3,6 +3,7 @@
 Asserts no console errors and no request leaving this machine. A screenshot is
 saved under the test's tmp dir on failure. With CI=true a missing chromium fails.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,15 @@ from urllib.parse import urlparse
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 pytestmark = pytest.mark.browser
 
 
@@ -88,7 +96,9 @@ def run_page(browser, tmp_path, allowed, steps):
 
 def local(url: str) -> bool:
     u = urlparse(url)
-    return u.scheme in ("data", "about", "blob") or (u.scheme in ("http", "https") and u.hostname in ("127.0.0.1", "localhost"))
+    return u.scheme in ("data", "about", "blob") or (
+        u.scheme in ("http", "https") and u.hostname in ("127.0.0.1", "localhost")
+    )
 
 
 def test_server_list_feature_page_and_live_text(browser, server, tmp_path):

@@ -1,4 +1,5 @@
 """The browser's HTTP routes over the tiny run: pages, API, bad input."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,8 +44,13 @@ def test_static_files_and_traversal(client):
     c, store, live = client
     assert c.get("/static/app.js").status_code == 200
     assert c.get("/static/style.css").headers["content-type"].startswith("text/css")
-    for bad in ("/static/..%2F..%2Fetc%2Fpasswd", "/static/%2e%2e/%2e%2e/etc/passwd", "/static/../server.py", "/static/",
-                "/static/..%5C..%5Cpyproject.toml"):
+    for bad in (
+        "/static/..%2F..%2Fetc%2Fpasswd",
+        "/static/%2e%2e/%2e%2e/etc/passwd",
+        "/static/../server.py",
+        "/static/",
+        "/static/..%5C..%5Cpyproject.toml",
+    ):
         assert c.get(bad).status_code == 404, bad
 
 

@@ -1,4 +1,5 @@
 """The offline dashboard: every page self-contained (no network, no CDN), sorted list data, refusals."""
+
 from __future__ import annotations
 
 import json

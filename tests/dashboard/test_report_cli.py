@@ -1,4 +1,5 @@
 """`monoscope report` end to end on the tiny run: every section, offline HTML, report.json, and one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -19,17 +20,40 @@ def two_sizes(tiny_run, tmp_path_factory):
     run, _ = tiny_run
     store = ActivationStore(next((run / "acts").iterdir()))
     out = tmp_path_factory.mktemp("small_sae") / "sae64"
-    train_sae(store, out, TrainConfig(sae=SAEConfig("relu", store.d_in, 64), total_vectors=10_000, batch_size=256,
-                                      sparsity_coef=5.0), progress=False)
+    train_sae(
+        store,
+        out,
+        TrainConfig(sae=SAEConfig("relu", store.d_in, 64), total_vectors=10_000, batch_size=256, sparsity_coef=5.0),
+        progress=False,
+    )
     return run, out
 
 
 def test_report_writes_every_section(two_sizes, tmp_path, capsys):
     run, small = two_sizes
     out = tmp_path / "rep"
-    rc = main(["report", "--sae", str(run), "--sae", str(small), "--compare-sae", str(run), "--out", str(out),
-               "--context", "digits=[0-9]+", "--context", "never=QQQ_NOT_THERE_ZZZ", "--select-contexts", "48",
-               "--eval-contexts", "48", "--quiet"])
+    rc = main(
+        [
+            "report",
+            "--sae",
+            str(run),
+            "--sae",
+            str(small),
+            "--compare-sae",
+            str(run),
+            "--out",
+            str(out),
+            "--context",
+            "digits=[0-9]+",
+            "--context",
+            "never=QQQ_NOT_THERE_ZZZ",
+            "--select-contexts",
+            "48",
+            "--eval-contexts",
+            "48",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     r = json.loads((out / "report.json").read_text())
     by = {c["name"]: c for c in r["contexts"]}

@@ -17,7 +17,10 @@ def test_builtin_corpus_has_every_domain_with_real_text(small_builtin):
         by.setdefault(d.domain, []).append(d)
     assert set(by) == set(DOMAINS)
     assert any("def " in d.text for d in by["python"])
-    assert all(set(d.text.strip()) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n") for d in by["base64"])
+    assert all(
+        set(d.text.strip()) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n")
+        for d in by["base64"]
+    )
     assert all(set(d.text.strip()) <= set("0123456789abcdef\n") for d in by["hex"])
     assert any(any("\u4e00" <= c <= "\u9fff" for c in d.text) for d in by["cjk"])
     assert any("<html" in d.text.lower() or "<p>" in d.text.lower() for d in by["html"])
@@ -72,8 +75,9 @@ def test_prose_never_repeats_the_python_domain():
 
 
 def test_small_domain_keeps_several_validation_docs():
-    docs = [Document(f"text {i}", "tiny", f"tiny/{i}") for i in range(15)] + \
-        [Document(f"text {i}", "big", f"big/{i}") for i in range(400)]
+    docs = [Document(f"text {i}", "tiny", f"tiny/{i}") for i in range(15)] + [
+        Document(f"text {i}", "big", f"big/{i}") for i in range(400)
+    ]
     assign_splits(docs)
     tiny_val = [d for d in docs if d.domain == "tiny" and d.split == "val"]
     assert len(tiny_val) == 3

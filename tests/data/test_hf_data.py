@@ -1,4 +1,5 @@
 """HF datasets corpora: local json/csv/parquet/text sources, packing with a model's tokenizer, clear errors."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,15 @@ def tok_dir(tmp_path_factory):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(DOCS, trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>"],
-                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    tok.train_from_iterator(
+        DOCS,
+        trainers.BpeTrainer(
+            vocab_size=300,
+            special_tokens=["<s>", "</s>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
     d = tmp_path_factory.mktemp("tok")
     PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>").save_pretrained(d)
     return d
@@ -58,8 +66,11 @@ def _write(folder, kind):
 def test_sources_pack_and_trace_back(tmp_path, tok_dir, kind):
     src = _write(tmp_path / "src", kind)
     column = "text" if kind == "text" else "body"
-    ds = build_hf_dataset(tmp_path / "data", HFDataConfig(str(src), str(tok_dir), text_column=column, n_ctx=16,
-                                                         val_fraction=0.1), progress=False)
+    ds = build_hf_dataset(
+        tmp_path / "data",
+        HFDataConfig(str(src), str(tok_dir), text_column=column, n_ctx=16, val_fraction=0.1),
+        progress=False,
+    )
     assert isinstance(ds, Dataset) and ds.meta["prepend_bos"] is True and ds.meta["context_size"] == 16
     tr = ds.split("train")
     assert tr.tokens.shape[1] == 16 and len(tr) > 5
@@ -78,8 +89,11 @@ def test_sources_pack_and_trace_back(tmp_path, tok_dir, kind):
 
 def test_no_bos_and_missing_column(tmp_path, tok_dir):
     src = _write(tmp_path / "src", "jsonl")
-    ds = build_hf_dataset(tmp_path / "nobos", HFDataConfig(str(src), str(tok_dir), text_column="body", domain_column="src",
-                                                          n_ctx=8, prepend_bos=False), progress=False)
+    ds = build_hf_dataset(
+        tmp_path / "nobos",
+        HFDataConfig(str(src), str(tok_dir), text_column="body", domain_column="src", n_ctx=8, prepend_bos=False),
+        progress=False,
+    )
     tr = ds.split("train")
     assert ds.meta["prepend_bos"] is False and (tr.pos >= 0).all()
     assert set(ds.meta["domains"]) == {"a", "b"}

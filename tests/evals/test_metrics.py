@@ -30,8 +30,14 @@ def exact_sae(d, hook):
 def test_exact_reconstruction_recovers_all_loss(parts):
     model, ds = parts
     hook = "blocks.0.mlp.hook_post"
-    r = evaluate(model, exact_sae(model.cfg.d_mlp, hook), ds.split("val").tokens, cfg=EvalConfig(n_contexts=8), bos_id=ds.bos_id,
-                 progress=False)
+    r = evaluate(
+        model,
+        exact_sae(model.cfg.d_mlp, hook),
+        ds.split("val").tokens,
+        cfg=EvalConfig(n_contexts=8),
+        bos_id=ds.bos_id,
+        progress=False,
+    )
     assert r["fvu"] < 1e-10 and r["kl"] < 1e-8
     assert abs(r["ce_spliced"] - r["ce_clean"]) < 1e-5
     assert r["ablation_hook"] == "blocks.0.hook_mlp_out"
@@ -53,7 +59,9 @@ def test_mean_only_sae_matches_manual_metrics(parts):
     assert r["fvu"] == pytest.approx(1.0, abs=1e-6)
     assert r["l0"] == 0 and r["dead_fraction"] == 1.0
     assert r["mse"] == pytest.approx(((x - x.mean(0)) ** 2).sum(-1).mean().item(), rel=1e-5)
-    logits = model.run_with_hooks(tokens, fwd_hooks=[(hook, lambda v, h: torch.cat([v[:, :1], x.mean(0).expand_as(v[:, 1:])], 1))])
+    logits = model.run_with_hooks(
+        tokens, fwd_hooks=[(hook, lambda v, h: torch.cat([v[:, :1], x.mean(0).expand_as(v[:, 1:])], 1))]
+    )
     from monoscope.models import lm_loss
 
     assert r["ce_spliced"] == pytest.approx(lm_loss(logits, tokens).item(), rel=1e-5)

@@ -1,4 +1,5 @@
 """The analysis pass against brute force on the tiny run: densities, top-k, quantiles, histograms, correlations, ablation."""
+
 from __future__ import annotations
 
 import shutil
@@ -12,8 +13,18 @@ from monoscope.features.analysis import AnalysisConfig, analyze
 from monoscope.features.store import FeatureStore, StoreWriter
 from monoscope.run import load_run
 
-CFG = dict(tokens=2048, batch_contexts=8, top_k=5, quantile_bins=4, quantile_samples=2, before=3, after=2, corr_k=4,
-           ablate_examples=2, ablate_batch=16)
+CFG = dict(
+    tokens=2048,
+    batch_contexts=8,
+    top_k=5,
+    quantile_bins=4,
+    quantile_samples=2,
+    before=3,
+    after=2,
+    corr_k=4,
+    ablate_examples=2,
+    ablate_batch=16,
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +67,9 @@ def test_density_max_and_topk_match_brute_force(analysed):
         for e in tops:  # trace-back: the stored position really holds that activation and that token
             assert float(f[e["row"], e["col"], i]) == pytest.approx(e["act"], abs=1e-4)
             assert e["tokens"][e["col"] - e["start"]] == int(t[e["row"], e["col"]])
-            assert e["acts"] == pytest.approx(f[e["row"], e["start"]: e["start"] + len(e["acts"]), i].tolist(), abs=1e-3)
+            assert e["acts"] == pytest.approx(
+                f[e["row"], e["start"] : e["start"] + len(e["acts"]), i].tolist(), abs=1e-3
+            )
 
 
 def test_quantile_samples_and_histograms_are_consistent(analysed):
@@ -118,7 +131,7 @@ def test_ablation_loss_matches_a_manual_splice_with_error_term(analysed):
 
     clean = lm_loss(run.model(tok), tok, per_token=True)[0]
     abl = lm_loss(run.model.run_with_hooks(tok, fwd_hooks=[(run.hook, splice)]), tok, per_token=True)[0]
-    want = (abl - clean)[e["start"]: e["start"] + len(e["tokens"]) - 1]
+    want = (abl - clean)[e["start"] : e["start"] + len(e["tokens"]) - 1]
     assert e["loss"][0] == 0.0
     assert e["loss"][1:] == pytest.approx(want.tolist(), abs=2e-4)
 

@@ -1,4 +1,5 @@
 """The feature store's query API on the tiny run's analysis (written by the demo)."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -51,7 +52,9 @@ def test_indexes_exist_for_sorted_lists_and_search(store):
     db = sqlite3.connect(store.path)
     names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"features_density", "features_max_act", "token_index_token"} <= names
-    plan = " ".join(str(r) for r in db.execute("EXPLAIN QUERY PLAN SELECT * FROM features ORDER BY density DESC LIMIT 5"))
+    plan = " ".join(
+        str(r) for r in db.execute("EXPLAIN QUERY PLAN SELECT * FROM features ORDER BY density DESC LIMIT 5")
+    )
     assert "features_density" in plan
 
 

@@ -1,12 +1,21 @@
 """Context predicates: LLR proxies, scripts, regexes, callables and their errors."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from monoscope.errors import MonoscopeError
-from monoscope.features.contexts import (LLR_FLOOR, TokenTable, base64_proxy, callable_context, dna_proxy, domain_context,
-                                         parse_context_spec, script_context)
+from monoscope.features.contexts import (
+    LLR_FLOOR,
+    TokenTable,
+    base64_proxy,
+    callable_context,
+    dna_proxy,
+    domain_context,
+    parse_context_spec,
+    script_context,
+)
 
 
 def make_table(pieces: list[tuple[str, str]], vocab: int = 16) -> TokenTable:
@@ -14,10 +23,18 @@ def make_table(pieces: list[tuple[str, str]], vocab: int = 16) -> TokenTable:
     text = "".join(p for p, _ in pieces)
     starts = np.cumsum([0] + [len(p) for p, _ in pieces[:-1]])
     n = len(pieces)
-    return TokenTable(tokens=np.arange(n) % vocab, doc=np.zeros(n, int), pos=np.arange(n), row=np.zeros(n, int),
-                      col=np.arange(n), start=starts, end=starts + [len(p) for p, _ in pieces],
-                      domain=np.array([d for _, d in pieces], dtype=object), doc_texts={0: text},
-                      log_unigram=np.full(vocab, np.log(1 / 1000)))
+    return TokenTable(
+        tokens=np.arange(n) % vocab,
+        doc=np.zeros(n, int),
+        pos=np.arange(n),
+        row=np.zeros(n, int),
+        col=np.arange(n),
+        start=starts,
+        end=starts + [len(p) for p, _ in pieces],
+        domain=np.array([d for _, d in pieces], dtype=object),
+        doc_texts={0: text},
+        log_unigram=np.full(vocab, np.log(1 / 1000)),
+    )
 
 
 def test_base64_llr_matches_formula():

@@ -1,10 +1,10 @@
 """Features vs neurons, matching across SAE sizes, families, and universality on synthetic activations."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import torch
 
 from monoscope.errors import MonoscopeError
 from monoscope.features.hypotheses import TokenActs

@@ -1,4 +1,5 @@
 """Specificity/sensitivity arithmetic, on dense neurons and sparse features alike."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,14 @@ import scipy.sparse as sp
 
 from monoscope.errors import MonoscopeError
 from monoscope.features.contexts import domain_context
-from monoscope.features.hypotheses import TokenActs, column_correlations, score_units, evaluate_context, thresholds, unit_profile
+from monoscope.features.hypotheses import (
+    TokenActs,
+    column_correlations,
+    evaluate_context,
+    score_units,
+    thresholds,
+    unit_profile,
+)
 from tests.features.test_report_contexts import make_table
 
 

@@ -1,4 +1,5 @@
 """Linear-probe ceiling: threshold choice, a direction no single neuron has, and bad labels."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -114,10 +115,15 @@ def test_probe_names_what_it_confuses_the_context_with():
     X[:, 0] += 3.0 * (y | (label == "html"))  # html looks like the context on this direction; prose does not
     half = probe_ceiling(X, y, X, y, X, y, label_ev=label)["at_half_sensitivity"]
     assert 0.45 < half["sensitivity"] < 0.55 and half["specificity"] < 0.7
-    assert list(half["false_positives"])[0] == "html" and half["false_positives"]["html"] > 5 * half["false_positives"].get("prose", 0)
+    assert list(half["false_positives"])[0] == "html" and half["false_positives"]["html"] > 5 * half[
+        "false_positives"
+    ].get("prose", 0)
 
 
 def test_own_document_seen_counts_only_tokens_inside_the_context():
     t = make_table([("a", "x")] * 3)
-    t.pos, t.col = np.array([0, 5, 200]), np.array([0, 10, 3])  # a document that began before its context: col bounds it
+    t.pos, t.col = (
+        np.array([0, 5, 200]),
+        np.array([0, 10, 3]),
+    )  # a document that began before its context: col bounds it
     assert own_document_seen(t).tolist() == [1, 6, 4]

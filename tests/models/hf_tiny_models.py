@@ -1,9 +1,14 @@
 """Tiny random Hugging Face models of each mapped family, saved to a folder (no download)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-TEXT = ["the quick brown fox jumps over the lazy dog", "def f(x):\n    return x + 1", "hello world, hello monoscope"] * 20
+TEXT = [
+    "the quick brown fox jumps over the lazy dog",
+    "def f(x):\n    return x + 1",
+    "hello world, hello monoscope",
+] * 20
 
 
 def tiny_tokenizer():
@@ -14,10 +19,25 @@ def tiny_tokenizer():
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     specials = ["<|endoftext|>", "[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]"]
-    tok.train_from_iterator(TEXT, trainers.BpeTrainer(vocab_size=300, special_tokens=specials,
-                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    tok.train_from_iterator(
+        TEXT,
+        trainers.BpeTrainer(
+            vocab_size=300,
+            special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
 
 
 def tiny_config(family: str, vocab: int):
@@ -27,15 +47,34 @@ def tiny_config(family: str, vocab: int):
     if family == "gpt2":
         return T.GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=64, **small)
     if family == "gpt_neox":
-        return T.GPTNeoXConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                               max_position_embeddings=64, **small)
+        return T.GPTNeoXConfig(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+            **small,
+        )
     if family in ("llama", "mistral", "qwen2"):
         klass = {"llama": T.LlamaConfig, "mistral": T.MistralConfig, "qwen2": T.Qwen2Config}[family]
-        return klass(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, intermediate_size=64,
-                     max_position_embeddings=64, **small)
+        return klass(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            intermediate_size=64,
+            max_position_embeddings=64,
+            **small,
+        )
     if family == "bert":
-        return T.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                            max_position_embeddings=64, **small)
+        return T.BertConfig(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+            **small,
+        )
     raise ValueError(family)
 
 

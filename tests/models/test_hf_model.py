@@ -1,4 +1,5 @@
 """The Hugging Face adapter: hook values agree with transformers' own hidden states, edits take effect."""
+
 from __future__ import annotations
 
 import json
@@ -45,11 +46,17 @@ def test_hooks_match_hidden_states(folders, family):
     base = m.hf.base_model
     layer = m.hf.base_model.get_submodule(m.arch.layers)[1]
     # neurons after the nonlinearity, projected down, are the MLP's output
-    torch.testing.assert_close(layer.get_submodule(m.arch.mlp_down)(cache["blocks.1.mlp.hook_post"]), cache["blocks.1.hook_mlp_out"])
+    torch.testing.assert_close(
+        layer.get_submodule(m.arch.mlp_down)(cache["blocks.1.mlp.hook_post"]), cache["blocks.1.hook_mlp_out"]
+    )
     if family in PRE_NORM:  # the residual stream is the sum of what each part writes
         L = 1
-        torch.testing.assert_close(cache[f"blocks.{L}.hook_resid_post"],
-                                   cache[f"blocks.{L}.hook_resid_pre"] + cache[f"blocks.{L}.hook_attn_out"] + cache[f"blocks.{L}.hook_mlp_out"])
+        torch.testing.assert_close(
+            cache[f"blocks.{L}.hook_resid_post"],
+            cache[f"blocks.{L}.hook_resid_pre"]
+            + cache[f"blocks.{L}.hook_attn_out"]
+            + cache[f"blocks.{L}.hook_mlp_out"],
+        )
     assert cache["hook_embed"].shape == (2, 12, 32) and base is not None
 
 

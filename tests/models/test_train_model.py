@@ -8,8 +8,14 @@ from monoscope.models.train import ModelTrainConfig, train_model
 
 
 def _cfg(ds, steps=8):
-    return ModelTrainConfig(model=GPTConfig(vocab_size=ds.meta["vocab_size"], n_ctx=ds.meta["n_ctx"], d_model=32, d_mlp=64, n_heads=2),
-                            steps=steps, batch_size=8, eval_every=4, checkpoint_every=3, eval_contexts=8)
+    return ModelTrainConfig(
+        model=GPTConfig(vocab_size=ds.meta["vocab_size"], n_ctx=ds.meta["n_ctx"], d_model=32, d_mlp=64, n_heads=2),
+        steps=steps,
+        batch_size=8,
+        eval_every=4,
+        checkpoint_every=3,
+        eval_contexts=8,
+    )
 
 
 def test_training_lowers_loss_and_resumes_to_identical_weights(tiny_run, tmp_path, monkeypatch):

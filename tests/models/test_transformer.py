@@ -4,9 +4,18 @@ import torch
 from monoscope.errors import MonoscopeError
 from monoscope.models import GPT, GPTConfig, load_model
 
-REQUIRED = ["hook_embed", "hook_pos_embed", "blocks.{L}.hook_resid_pre", "blocks.{L}.attn.hook_pattern", "blocks.{L}.hook_attn_out",
-            "blocks.{L}.mlp.hook_pre", "blocks.{L}.mlp.hook_post", "blocks.{L}.hook_mlp_out", "blocks.{L}.hook_resid_post",
-            "ln_final.hook_normalized"]
+REQUIRED = [
+    "hook_embed",
+    "hook_pos_embed",
+    "blocks.{L}.hook_resid_pre",
+    "blocks.{L}.attn.hook_pattern",
+    "blocks.{L}.hook_attn_out",
+    "blocks.{L}.mlp.hook_pre",
+    "blocks.{L}.mlp.hook_post",
+    "blocks.{L}.hook_mlp_out",
+    "blocks.{L}.hook_resid_post",
+    "ln_final.hook_normalized",
+]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """A tiny synthetic activation store (sparse combinations of known directions) for SAE tests."""
+
 from __future__ import annotations
 
 import math
@@ -10,7 +11,9 @@ from monoscope.io import write_json
 from monoscope.runs import finish_stage, open_stage
 
 
-def make_store(folder: Path, n: int = 4096, d: int = 16, n_feat: int = 48, active: int = 3, seed: int = 0, shard: int = 1024):
+def make_store(
+    folder: Path, n: int = 4096, d: int = 16, n_feat: int = 48, active: int = 3, seed: int = 0, shard: int = 1024
+):
     from monoscope.activations import ActivationStore
 
     rng = np.random.default_rng(seed)
@@ -27,9 +30,25 @@ def make_store(folder: Path, n: int = 4096, d: int = 16, n_feat: int = 48, activ
         np.save(folder / f"index_{s:05d}.npy", np.zeros((len(x[a : a + shard]), 5), np.int32))
         shards.append({"acts": f"acts_{s:05d}.npy", "index": f"index_{s:05d}.npy", "n": len(x[a : a + shard])})
     mean_norm = float(np.linalg.norm(x, axis=1).mean())
-    write_json(folder / "meta.json", {"format": "monoscope-activations/1", "model": "synthetic", "model_path": "", "hook": "blocks.0.mlp.hook_post",
-                                      "d_in": d, "count": n, "dtype": "float32", "split": "train", "n_ctx": 8, "exclude_bos": True,
-                                      "data": "", "shards": shards, "mean": x.mean(0).tolist(), "mean_norm": mean_norm,
-                                      "norm_scale": math.sqrt(d) / mean_norm})
+    write_json(
+        folder / "meta.json",
+        {
+            "format": "monoscope-activations/1",
+            "model": "synthetic",
+            "model_path": "",
+            "hook": "blocks.0.mlp.hook_post",
+            "d_in": d,
+            "count": n,
+            "dtype": "float32",
+            "split": "train",
+            "n_ctx": 8,
+            "exclude_bos": True,
+            "data": "",
+            "shards": shards,
+            "mean": x.mean(0).tolist(),
+            "mean_norm": mean_norm,
+            "norm_scale": math.sqrt(d) / mean_norm,
+        },
+    )
     finish_stage(folder)
     return ActivationStore(folder), dirs

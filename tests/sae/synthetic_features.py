@@ -1,4 +1,5 @@
 """Sparse activations built from known unit directions: ground truth for SAE tests."""
+
 import torch
 
 

@@ -3,6 +3,7 @@
 Tolerance: max |difference| of every saved weight <= 1e-4 (float32; the two runs differ only in
 the order gradients are summed).
 """
+
 from __future__ import annotations
 
 import os
@@ -36,19 +37,54 @@ def _store(folder: Path):
 
 
 def _cli(store, out, extra=()):
-    return ["-m", "monoscope", "train-sae", "--acts", str(store.folder), "--out", str(out), "--d-sae", "32", "--vectors", "2560",
-            "--batch-size", "64", "--lr", "0.003", "--l1", "5", "--checkpoint-every", "0", "--quiet", "--distributed", *extra]
+    return [
+        "-m",
+        "monoscope",
+        "train-sae",
+        "--acts",
+        str(store.folder),
+        "--out",
+        str(out),
+        "--d-sae",
+        "32",
+        "--vectors",
+        "2560",
+        "--batch-size",
+        "64",
+        "--lr",
+        "0.003",
+        "--l1",
+        "5",
+        "--checkpoint-every",
+        "0",
+        "--quiet",
+        "--distributed",
+        *extra,
+    ]
 
 
 def test_two_ranks_match_one_process(tmp_path):
     store = _store(tmp_path / "acts")
     out = tmp_path / "ddp"
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *_cli(store, out)],
-                       env=ENV, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *_cli(store, out)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     ddp = load_sae(out)
     # the same run in one process: the global batch is rank 0's batch followed by rank 1's
-    cfg = TrainConfig(sae=SAEConfig("relu", 16, 32), total_vectors=2560, batch_size=64, lr=0.003, sparsity_coef=5.0, checkpoint_every=0, seed=0)
+    cfg = TrainConfig(
+        sae=SAEConfig("relu", 16, 32),
+        total_vectors=2560,
+        batch_size=64,
+        lr=0.003,
+        sparsity_coef=5.0,
+        checkpoint_every=0,
+        seed=0,
+    )
     scale = store.norm_scale
     trainer = SAETrainer(cfg, sample_fn=lambda n, s: store.sample(n, s) * scale)
     views = [store.select_shards(rank_shards(4, r, 2)).iter_batches(32, seed=r) for r in range(2)]
@@ -76,11 +112,18 @@ def _free_port() -> int:
 def test_a_crashed_rank_stops_the_others(tmp_path):
     store = _store(tmp_path / "acts")
     env = {**ENV, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "2"}
-    crash = ("import torch.distributed as d; d.init_process_group('gloo'); d.broadcast_object_list([None], 0); "
-             "raise SystemExit('rank 1 crashed')")
+    crash = (
+        "import torch.distributed as d; d.init_process_group('gloo'); d.broadcast_object_list([None], 0); "
+        "raise SystemExit('rank 1 crashed')"
+    )
     r1 = subprocess.Popen([sys.executable, "-c", crash], env={**env, "RANK": "1"}, stderr=subprocess.PIPE, text=True)
-    r0 = subprocess.run([sys.executable, *_cli(store, tmp_path / "out", ["--dist-timeout", "20"])], env={**env, "RANK": "0"},
-                        capture_output=True, text=True, timeout=120)
+    r0 = subprocess.run(
+        [sys.executable, *_cli(store, tmp_path / "out", ["--dist-timeout", "20"])],
+        env={**env, "RANK": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     r1.wait(timeout=60)
     assert r1.returncode != 0
     assert r0.returncode == 2, r0.stderr[-2000:]

@@ -1,14 +1,15 @@
 """The seed's SAE and Bricken et al.'s recipe, checked piece by piece."""
+
 import json
 
 import pytest
 import torch
+from synthetic_features import synthetic
 
 from monoscope.errors import MonoscopeError
 from monoscope.sae import SAEConfig, SAETrainer, TrainConfig, load_sae, save_sae
 from monoscope.sae.geometric_median import geometric_median
 from monoscope.sae.relu import ReLUSAE
-from synthetic_features import synthetic
 
 
 def test_forward_matches_the_seed_equations():
@@ -26,8 +27,11 @@ def test_forward_matches_the_seed_equations():
 
 def test_step_keeps_unit_decoder_rows_and_drops_parallel_gradient():
     x, _ = synthetic(512)
-    tr = SAETrainer(TrainConfig(sae=SAEConfig("relu", 16, 64), total_vectors=512 * 5, batch_size=512, b_dec_init="zeros",
-                                resample_at=()))
+    tr = SAETrainer(
+        TrainConfig(
+            sae=SAEConfig("relu", 16, 64), total_vectors=512 * 5, batch_size=512, b_dec_init="zeros", resample_at=()
+        )
+    )
     sae = tr.sae
     loss = sae.loss(x, 1.0)["total"]
     loss.backward()
@@ -45,7 +49,9 @@ def test_geometric_median_resists_outliers():
 
 def test_resampling_revives_dead_latents_towards_badly_reconstructed_inputs():
     x, _ = synthetic(4096)
-    cfg = TrainConfig(sae=SAEConfig("relu", 16, 64), total_vectors=4096 * 10, batch_size=512, resample_at=(0.5,), dead_window=1024)
+    cfg = TrainConfig(
+        sae=SAEConfig("relu", 16, 64), total_vectors=4096 * 10, batch_size=512, resample_at=(0.5,), dead_window=1024
+    )
     tr = SAETrainer(cfg, sample_fn=lambda n, seed: x[:n])
     with torch.no_grad():
         tr.sae.b_enc[:10] = -1e3  # ten latents that can never fire
@@ -61,9 +67,17 @@ def test_resampling_revives_dead_latents_towards_badly_reconstructed_inputs():
 
 def test_training_recovers_synthetic_features():
     x, dirs = synthetic(40_000, n_feat=32, active=2, seed=1)
-    cfg = TrainConfig(sae=SAEConfig("relu", 16, 96), total_vectors=40_000 * 3, batch_size=400, lr=3e-3, sparsity_coef=1.0,
-                      resample_at=(0.2, 0.4))
-    tr = SAETrainer(cfg, sample_fn=lambda n, seed: x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]])
+    cfg = TrainConfig(
+        sae=SAEConfig("relu", 16, 96),
+        total_vectors=40_000 * 3,
+        batch_size=400,
+        lr=3e-3,
+        sparsity_coef=1.0,
+        resample_at=(0.2, 0.4),
+    )
+    tr = SAETrainer(
+        cfg, sample_fn=lambda n, seed: x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
+    )
     for step in range(cfg.steps):
         i = (step * 400) % len(x)
         rec = tr.step(x[i : i + 400])
@@ -89,7 +103,12 @@ def test_folded_scale_and_saelens_layout_round_trip(tmp_path):
     from safetensors.torch import load_file
 
     w = load_file(tmp_path / "sae_weights.safetensors")
-    assert w["W_enc"].shape == (8, 16) and w["W_dec"].shape == (16, 8) and w["b_enc"].shape == (16,) and w["b_dec"].shape == (8,)
+    assert (
+        w["W_enc"].shape == (8, 16)
+        and w["W_dec"].shape == (16, 8)
+        and w["b_enc"].shape == (16,)
+        and w["b_dec"].shape == (8,)
+    )
     assert torch.allclose(load_file(tmp_path / "sparsity.safetensors")["sparsity"], torch.full((16,), -2.0), atol=1e-5)
     assert torch.allclose(load_sae(tmp_path)(x), sae(x), atol=1e-6)
 
@@ -112,7 +131,9 @@ def test_bad_sae_inputs(tmp_path):
     save_sae(sae, tmp_path)
     from safetensors.torch import save_file
 
-    save_file({"W_enc": torch.zeros(8, 17), "b_enc": torch.zeros(16), "W_dec": torch.zeros(16, 8), "b_dec": torch.zeros(8)},
-              tmp_path / "sae_weights.safetensors")
+    save_file(
+        {"W_enc": torch.zeros(8, 17), "b_enc": torch.zeros(16), "W_dec": torch.zeros(16, 8), "b_dec": torch.zeros(8)},
+        tmp_path / "sae_weights.safetensors",
+    )
     with pytest.raises(MonoscopeError, match=r"'W_enc' has shape \[8, 17\], expected \[8, 16\]"):
         load_sae(tmp_path)

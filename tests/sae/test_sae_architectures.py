@@ -1,19 +1,24 @@
 """Every architecture behind the SAE interface: equations, sparse kernels, training signal, bad settings."""
+
 import pytest
 import torch
+from synthetic_features import synthetic
 
 from monoscope.errors import MonoscopeError
 from monoscope.sae import ARCHITECTURES, SAEConfig, SAETrainer, TrainConfig, make_sae
 from monoscope.sae.kernels import relu_sae_loss, sparse_decode, topk_encode
-from synthetic_features import synthetic
 
 ALL = {"relu": {}, "topk": {"k": 4}, "batchtopk": {"k": 4}, "jumprelu": {}, "gated": {}, "matryoshka": {"k": 4}}
 
 
 def params(d=12, s=40, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [torch.randn(d, s, generator=g, dtype=torch.float64).requires_grad_(), torch.randn(s, generator=g, dtype=torch.float64).requires_grad_(),
-            torch.randn(s, d, generator=g, dtype=torch.float64).requires_grad_(), torch.randn(d, generator=g, dtype=torch.float64).requires_grad_()]
+    return [
+        torch.randn(d, s, generator=g, dtype=torch.float64).requires_grad_(),
+        torch.randn(s, generator=g, dtype=torch.float64).requires_grad_(),
+        torch.randn(s, d, generator=g, dtype=torch.float64).requires_grad_(),
+        torch.randn(d, generator=g, dtype=torch.float64).requires_grad_(),
+    ]
 
 
 def test_all_architectures_are_registered():
@@ -57,8 +62,15 @@ def test_sparse_topk_kernels_match_dense_autograd():
 def test_forward_shapes_and_training_lowers_the_loss(arch):
     x, _ = synthetic(2048)
     coef = {"relu": 0.3, "jumprelu": 0.01, "gated": 0.3}.get(arch, 0.0)
-    cfg = TrainConfig(sae=SAEConfig(arch, 16, 64, **ALL[arch]), total_vectors=2048 * 8, batch_size=256, lr=3e-3, sparsity_coef=coef,
-                      lr_warmup_frac=0.0, resample_at=())
+    cfg = TrainConfig(
+        sae=SAEConfig(arch, 16, 64, **ALL[arch]),
+        total_vectors=2048 * 8,
+        batch_size=256,
+        lr=3e-3,
+        sparsity_coef=coef,
+        lr_warmup_frac=0.0,
+        resample_at=(),
+    )
     tr = SAETrainer(cfg)
     sae = tr.sae
     assert sae.encode(x[:5]).shape == (5, 64) and sae(x[:5]).shape == (5, 16)
@@ -89,11 +101,19 @@ def test_batchtopk_inference_threshold_keeps_k_after_training():
     # The running mean alone lags the changing weights; the final calibration must give L0 = k at inference.
     data, _ = synthetic(12288, seed=1)
     x, held = data[:8192], data[8192:]
-    cfg = TrainConfig(sae=SAEConfig("batchtopk", 16, 64, k=4), total_vectors=8192 * 4, batch_size=512, lr=3e-3, resample_at=(),
-                      resample_samples=4096)
-    tr = SAETrainer(cfg, sample_fn=lambda n, seed: x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]])
+    cfg = TrainConfig(
+        sae=SAEConfig("batchtopk", 16, 64, k=4),
+        total_vectors=8192 * 4,
+        batch_size=512,
+        lr=3e-3,
+        resample_at=(),
+        resample_samples=4096,
+    )
+    tr = SAETrainer(
+        cfg, sample_fn=lambda n, seed: x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
+    )
     for step in range(cfg.steps):
-        rec = tr.step(x[(step * 512) % 8192:][:512])
+        rec = tr.step(x[(step * 512) % 8192 :][:512])
     assert rec["calibrated_threshold"] == pytest.approx(tr.sae.threshold.item())
     tr.sae.eval()
     l0 = (tr.sae.encode(held) > 0).sum(-1).float().mean().item()
@@ -109,11 +129,17 @@ def test_matryoshka_prefix_losses_make_the_first_latents_reconstruct_alone():
     x, held = data[:8192], data[8192:]
 
     def prefix_fvu(arch: str) -> float:
-        cfg = TrainConfig(sae=SAEConfig(arch, 16, 64, k=4, matryoshka_widths=(8,) if arch == "matryoshka" else ()),
-                          total_vectors=8192 * 4, batch_size=512, lr=3e-3, resample_at=(), resample_samples=4096)
+        cfg = TrainConfig(
+            sae=SAEConfig(arch, 16, 64, k=4, matryoshka_widths=(8,) if arch == "matryoshka" else ()),
+            total_vectors=8192 * 4,
+            batch_size=512,
+            lr=3e-3,
+            resample_at=(),
+            resample_samples=4096,
+        )
         tr = SAETrainer(cfg, sample_fn=lambda n, seed: x[:n])
         for step in range(cfg.steps):
-            rec = tr.step(x[(step * 512) % 8192:][:512])
+            rec = tr.step(x[(step * 512) % 8192 :][:512])
         assert ("aux_mse_8" in rec) == (arch == "matryoshka")
         sae = tr.sae.train()  # batch top-k, as trained
         with torch.no_grad():

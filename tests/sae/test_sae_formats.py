@@ -1,4 +1,5 @@
 """SAELens v6 layout for every architecture (through the real sae-lens when installed), and foreign importers."""
+
 import importlib.util
 import json
 import pickle
@@ -11,7 +12,14 @@ from monoscope.errors import MonoscopeError
 from monoscope.sae import SAEConfig, load_sae, make_sae, save_sae
 from monoscope.sae.foreign import load_dictionary_learning, load_sparsify
 
-ALL = [("relu", {}), ("topk", {"k": 4}), ("batchtopk", {"k": 4}), ("jumprelu", {}), ("gated", {}), ("matryoshka", {"k": 4})]
+ALL = [
+    ("relu", {}),
+    ("topk", {"k": 4}),
+    ("batchtopk", {"k": 4}),
+    ("jumprelu", {}),
+    ("gated", {}),
+    ("matryoshka", {"k": 4}),
+]
 HAVE_SAELENS = importlib.util.find_spec("sae_lens") is not None
 
 
@@ -31,7 +39,9 @@ def test_save_load_round_trip_keeps_the_function(arch, kw, tmp_path):
     sae = perturbed(arch, kw)
     save_sae(sae, tmp_path, sparsity=torch.rand(64))
     cfg = json.loads((tmp_path / "cfg.json").read_text())
-    assert cfg["architecture"] == {"relu": "standard", "batchtopk": "jumprelu", "matryoshka": "jumprelu"}.get(arch, arch)
+    assert cfg["architecture"] == {"relu": "standard", "batchtopk": "jumprelu", "matryoshka": "jumprelu"}.get(
+        arch, arch
+    )
     assert cfg["metadata"]["monoscope_architecture"] == arch
     back = load_sae(tmp_path)
     x = torch.randn(20, 16)
@@ -59,7 +69,12 @@ def test_real_saelens_reads_ours_and_we_read_theirs(arch, kw, tmp_path):
 def test_sparsify_import_and_shape_errors(tmp_path):
     d_in, d_sae, k = 16, 64, 4
     W = torch.randn(d_sae, d_in)
-    t = {"encoder.weight": W, "encoder.bias": torch.randn(d_sae), "W_dec": torch.randn(d_sae, d_in), "b_dec": torch.randn(d_in)}
+    t = {
+        "encoder.weight": W,
+        "encoder.bias": torch.randn(d_sae),
+        "W_dec": torch.randn(d_sae, d_in),
+        "b_dec": torch.randn(d_in),
+    }
     save_file(t, str(tmp_path / "sae.safetensors"))
     (tmp_path / "cfg.json").write_text(json.dumps({"k": k, "d_in": d_in, "num_latents": d_sae, "expansion_factor": 4}))
     sae = load_sparsify(tmp_path)
@@ -92,28 +107,47 @@ def _dl_folder(tmp_path, cls, state, d_in=16, d_sae=64, k=None):
 
 def test_dictionary_learning_import_shapes_and_refusals(tmp_path):
     d_in, d_sae = 16, 64
-    st = {"encoder.weight": torch.randn(d_sae, d_in), "encoder.bias": torch.randn(d_sae),
-          "decoder.weight": torch.randn(d_in, d_sae), "bias": torch.randn(d_in)}
+    st = {
+        "encoder.weight": torch.randn(d_sae, d_in),
+        "encoder.bias": torch.randn(d_sae),
+        "decoder.weight": torch.randn(d_in, d_sae),
+        "bias": torch.randn(d_in),
+    }
     sae = load_dictionary_learning(_dl_folder(tmp_path / "relu", "AutoEncoder", st))
     x = torch.randn(5, d_in)
-    ref = torch.relu((x - st["bias"]) @ st["encoder.weight"].T + st["encoder.bias"]) @ st["decoder.weight"].T + st["bias"]
+    ref = (
+        torch.relu((x - st["bias"]) @ st["encoder.weight"].T + st["encoder.bias"]) @ st["decoder.weight"].T + st["bias"]
+    )
     assert sae.architecture == "relu" and torch.allclose(sae(x), ref, atol=1e-5)
 
     topk = {**{k: v for k, v in st.items() if k != "bias"}, "b_dec": torch.randn(d_in), "k": torch.tensor(4)}
     assert load_dictionary_learning(_dl_folder(tmp_path / "topk", "AutoEncoderTopK", topk)).cfg.k == 4
-    jump = {"W_enc": torch.randn(d_in, d_sae), "b_enc": torch.randn(d_sae), "W_dec": torch.randn(d_sae, d_in),
-            "b_dec": torch.randn(d_in), "threshold": torch.rand(d_sae)}
+    jump = {
+        "W_enc": torch.randn(d_in, d_sae),
+        "b_enc": torch.randn(d_sae),
+        "W_dec": torch.randn(d_sae, d_in),
+        "b_dec": torch.randn(d_in),
+        "threshold": torch.rand(d_sae),
+    }
     j = load_dictionary_learning(_dl_folder(tmp_path / "jump", "JumpReluAutoEncoder", jump))
     assert torch.allclose(j.threshold, jump["threshold"], atol=1e-6)
-    gated = {"encoder.weight": torch.randn(d_sae, d_in), "gate_bias": torch.randn(d_sae), "r_mag": torch.randn(d_sae),
-             "mag_bias": torch.randn(d_sae), "decoder.weight": torch.randn(d_in, d_sae), "decoder_bias": torch.randn(d_in)}
+    gated = {
+        "encoder.weight": torch.randn(d_sae, d_in),
+        "gate_bias": torch.randn(d_sae),
+        "r_mag": torch.randn(d_sae),
+        "mag_bias": torch.randn(d_sae),
+        "decoder.weight": torch.randn(d_in, d_sae),
+        "decoder_bias": torch.randn(d_in),
+    }
     assert load_dictionary_learning(_dl_folder(tmp_path / "gated", "GatedAutoEncoder", gated)).architecture == "gated"
 
     bad = {**st, "decoder.weight": torch.randn(d_sae, d_in)}
     with pytest.raises(MonoscopeError, match=r"'decoder.weight' has shape \[64, 16\], expected \[16, 64\]"):
         load_dictionary_learning(_dl_folder(tmp_path / "bad", "AutoEncoder", bad))
     with pytest.raises(MonoscopeError, match=r"lacks 'encoder.bias' \(expected shape \[64\]\)"):
-        load_dictionary_learning(_dl_folder(tmp_path / "miss", "AutoEncoder", {k: v for k, v in st.items() if k != "encoder.bias"}))
+        load_dictionary_learning(
+            _dl_folder(tmp_path / "miss", "AutoEncoder", {k: v for k, v in st.items() if k != "encoder.bias"})
+        )
 
 
 class Evil:

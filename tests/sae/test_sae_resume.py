@@ -1,4 +1,5 @@
 """Checkpoints survive kill -9: the same command resumes and ends with the same weights as an uninterrupted run."""
+
 import os
 import signal
 import subprocess
@@ -9,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from sae_store_helpers import make_store
 from safetensors.torch import load_file
 
 from monoscope.errors import MonoscopeError
-from sae_store_helpers import make_store
 
 SCRIPT = textwrap.dedent("""
     import sys, time
@@ -41,8 +42,12 @@ SCRIPT = textwrap.dedent("""
 
 
 def run(script, store, out, delay, lr="3e-3", mode="sweep"):
-    return subprocess.Popen([sys.executable, str(script), str(store), str(out), str(delay), lr, mode],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(store), str(out), str(delay), lr, mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,13 @@
 """Sweeps: a YAML/TOML grid of SAEs trained on one pass over the stream, then the frontier plot."""
+
 import json
 
 import pytest
+from sae_store_helpers import make_store
 
 from monoscope.cli import main
 from monoscope.errors import MonoscopeError
 from monoscope.sae.sweep import expand_sweep, read_sweep_file, train_sweep
-from sae_store_helpers import make_store
 
 YAML = """
 vectors: 6144
@@ -44,9 +45,14 @@ def test_sweep_files_expand_into_a_grid(tmp_path):
 
 def test_bad_sweep_files_say_what_is_wrong(tmp_path):
     p = tmp_path / "bad.yaml"
-    for text, msg in [("saes: []", "non-empty list"), ("saes:\n  - {arch: topk, d_sae: 64, k: 0}", "0 < k < d_sae"),
-                      ("saes:\n  - {arch: wat, d_sae: 64}", "known: batchtopk"), ("saes:\n  - {arch: relu, colour: 3}", "unknown key"),
-                      ("saes:\n  - {arch: relu, batch_size: [128, 256]}", "stream is shared"), ("saes: [", "not valid YAML")]:
+    for text, msg in [
+        ("saes: []", "non-empty list"),
+        ("saes:\n  - {arch: topk, d_sae: 64, k: 0}", "0 < k < d_sae"),
+        ("saes:\n  - {arch: wat, d_sae: 64}", "known: batchtopk"),
+        ("saes:\n  - {arch: relu, colour: 3}", "unknown key"),
+        ("saes:\n  - {arch: relu, batch_size: [128, 256]}", "stream is shared"),
+        ("saes: [", "not valid YAML"),
+    ]:
         p.write_text(text)
         with pytest.raises(MonoscopeError, match=msg):
             expand_sweep(read_sweep_file(p), 16)
@@ -79,9 +85,23 @@ def test_each_batch_is_read_once_and_fed_to_every_sae(tmp_path):
 def test_cli_sweep_trains_and_plots_the_frontier(tiny_run, tmp_path, capsys):
     run, _ = tiny_run
     acts = next((run / "acts").iterdir())
-    (tmp_path / "s.yaml").write_text("vectors: 8192\nbatch_size: 512\nsaes:\n  - {arch: topk, d_sae: 128, k: [4, 16]}\n")
-    rc = main(["train-sae", "--acts", str(acts), "--sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "sw"),
-               "--eval-contexts", "8", "--quiet"])
+    (tmp_path / "s.yaml").write_text(
+        "vectors: 8192\nbatch_size: 512\nsaes:\n  - {arch: topk, d_sae: 128, k: [4, 16]}\n"
+    )
+    rc = main(
+        [
+            "train-sae",
+            "--acts",
+            str(acts),
+            "--sweep",
+            str(tmp_path / "s.yaml"),
+            "--out",
+            str(tmp_path / "sw"),
+            "--eval-contexts",
+            "8",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     fr = json.loads((tmp_path / "sw" / "frontier.json").read_text())
     rows = {r["name"]: r for r in fr["rows"]}

@@ -1,4 +1,5 @@
 """Shared by the steer tests: the quick demo run loaded once, and a feature that fires on it."""
+
 from __future__ import annotations
 
 import torch

@@ -1,13 +1,12 @@
 import pytest
 import torch
+from steer_helpers import active_feature, load, peak_context
 
 from monoscope.errors import MonoscopeError
 from monoscope.steer.design import DesignConfig, design_inputs, feature_activation
 from monoscope.steer.edits import Edit
 from monoscope.steer.effects import ablation_effects, feature_contributions
 from monoscope.steer.splice import steer
-
-from steer_helpers import active_feature, load, peak_context
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +26,10 @@ def test_contributions_add_up_to_layer_output_and_logits(run):
     with torch.no_grad():
         clean, cache = run.model.run_with_cache(t[None], names=["ln_final.hook_scale"])
         clean_scale = cache["ln_final.hook_scale"]
-        with steer(run.model, run.sae, [Edit(i, "ablate")], run.hook), \
-                run.model.hooks([("ln_final.hook_scale", lambda s, hp: clean_scale)]):
+        with (
+            steer(run.model, run.sae, [Edit(i, "ablate")], run.hook),
+            run.model.hooks([("ln_final.hook_scale", lambda s, hp: clean_scale)]),
+        ):
             ablated = run.model(t[None])[0, c["position"]]
     clean = clean[0, c["position"]]
     frozen_total = clean - ablated
@@ -63,5 +64,7 @@ def test_design_improves_and_reports_true_activation(run):
     best = r["sequences"][0]
     assert len(best["tokens"]) == 5 and run.dataset.bos_id not in best["tokens"]
     t = torch.tensor([[run.dataset.bos_id] + best["tokens"]])
-    assert float(feature_activation(run.model, run.sae, run.hook, i, t)[0]) == pytest.approx(best["activation"], abs=1e-5)
+    assert float(feature_activation(run.model, run.sae, run.hook, i, t)[0]) == pytest.approx(
+        best["activation"], abs=1e-5
+    )
     assert best["pre_activation"] >= tr[0] - 1e-5

@@ -2,13 +2,12 @@ import json
 
 import pytest
 import torch
+from steer_helpers import active_feature, load
 
 from monoscope.errors import MonoscopeError
 from monoscope.steer import Edit, steer
 from monoscope.steer.domains import tokens_in_domain
 from monoscope.steer.generate import SampleConfig, compare, encode_prompt, sample
-
-from steer_helpers import active_feature, load
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +50,12 @@ def test_domain_judges(run):
     ids = tok.encode("abc 你好 x 0123456789abcdef").ids
     cjk = tokens_in_domain(tok, ids, "cjk")
     hexm = tokens_in_domain(tok, ids, "hex")
-    text_cjk = bytes(b for i, m in zip(ids, cjk) if m for b in __import__("monoscope.steer.domains", fromlist=["x"]).token_bytes(tok, [i])[0])
+    text_cjk = bytes(
+        b
+        for i, m in zip(ids, cjk)
+        if m
+        for b in __import__("monoscope.steer.domains", fromlist=["x"]).token_bytes(tok, [i])[0]
+    )
     assert text_cjk.decode("utf-8") == "你好"
     assert tok.decode([i for i, m in zip(ids, hexm) if m]).strip() == "0123456789abcdef"
     assert not any(hexm[:2])

@@ -2,12 +2,11 @@ import math
 
 import pytest
 import torch
+from steer_helpers import active_feature, hook_value, load
 
 from monoscope.errors import MonoscopeError
 from monoscope.steer import Edit, parse_clamp, parse_positions, splice, steer
 from monoscope.steer.edits import resolve
-
-from steer_helpers import active_feature, hook_value, load
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +102,9 @@ def test_bad_inputs(run):
     with pytest.raises(MonoscopeError, match="d_in"):
         with steer(run.model, wrong, []):
             pass
-    nohook = ARCHITECTURES["relu"](SAEConfig("relu", run.sae.d_in, 16, metadata={"hook_name": "blocks.9.mlp.hook_post"}))
+    nohook = ARCHITECTURES["relu"](
+        SAEConfig("relu", run.sae.d_in, 16, metadata={"hook_name": "blocks.9.mlp.hook_post"})
+    )
     with pytest.raises(MonoscopeError, match="unknown hook point"):
         with steer(run.model, nohook, []):
             pass

@@ -1,19 +1,26 @@
 """`monoscope toy`: bad input gives one line and a non-zero exit, before any folder is made."""
+
 import pytest
 
 from monoscope.cli import main
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["toy", "nope"], "choose one of: geometry, importance, phase, dimensionality, jl, compressed-sensing, recovery"),
-    (["toy", "geometry", "--m", "7"], "must not exceed"),
-    (["toy", "importance", "--n", "0"], "must be positive"),
-    (["toy", "dimensionality", "--sparsity", "0.5", "1.0"], "[0, 1)"),
-    (["toy", "geometry", "--sparsity", "-0.1"], "[0, 1)"),
-    (["toy", "phase", "--seeds", "1000000"], "GiB"),
-    (["toy", "jl", "--steps", "3"], "does not take steps"),
-    (["toy", "recovery", "--arch", "nope"], "unknown SAE architecture"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (
+            ["toy", "nope"],
+            "choose one of: geometry, importance, phase, dimensionality, jl, compressed-sensing, recovery",
+        ),
+        (["toy", "geometry", "--m", "7"], "must not exceed"),
+        (["toy", "importance", "--n", "0"], "must be positive"),
+        (["toy", "dimensionality", "--sparsity", "0.5", "1.0"], "[0, 1)"),
+        (["toy", "geometry", "--sparsity", "-0.1"], "[0, 1)"),
+        (["toy", "phase", "--seeds", "1000000"], "GiB"),
+        (["toy", "jl", "--steps", "3"], "does not take steps"),
+        (["toy", "recovery", "--arch", "nope"], "unknown SAE architecture"),
+    ],
+)
 def test_bad_input(tmp_path, capsys, args, needle):
     out = tmp_path / "out"
     assert main(args + ["--out", str(out), "--quiet"]) == 2

@@ -1,4 +1,5 @@
 """Basis pursuit succeeds well below the Donoho–Tanner curve and fails well above it."""
+
 import numpy as np
 import torch
 
@@ -24,7 +25,8 @@ def test_l1_phase_transition():
 
 def test_relu_decoder_needs_sparsity():
     torch.set_num_threads(1)
-    succ, rel = relu_decoder(64, [32, 32], [1, 24], steps=400, batch=128, tol=0.3, gen=torch.Generator().manual_seed(0),
-                             progress=False)
+    succ, rel = relu_decoder(
+        64, [32, 32], [1, 24], steps=400, batch=128, tol=0.3, gen=torch.Generator().manual_seed(0), progress=False
+    )
     assert rel[0] < rel[1]
     assert succ[0] > succ[1]

@@ -1,4 +1,5 @@
 """Five features in two dimensions: orthogonal pair when dense, pentagon at S = 0.9."""
+
 import torch
 
 from monoscope.toy.geometry import GeometryConfig, describe
@@ -8,8 +9,9 @@ from monoscope.toy.model import ToyTrainConfig, train_toy_models
 def test_dense_pair_and_sparse_pentagon():
     torch.set_num_threads(1)
     importance = 0.9 ** torch.arange(5.0)
-    res = train_toy_models(5, 2, torch.tensor([0.0, 0.9]), importance,
-                           ToyTrainConfig(steps=1500, batch_size=512, seeds=4), progress=False)
+    res = train_toy_models(
+        5, 2, torch.tensor([0.0, 0.9]), importance, ToyTrainConfig(steps=1500, batch_size=512, seeds=4), progress=False
+    )
     dense, sparse = describe(res.W[0]), describe(res.W[1])
     assert dense["represented"] == 2
     assert dense["shape"] == "orthogonal pair"

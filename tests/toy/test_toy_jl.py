@@ -1,4 +1,5 @@
 """Almost-orthogonal packings: more than d vectors fit, and optimisation beats random."""
+
 import torch
 
 from monoscope.toy.jl import greedy_random, jl_bound, optimise_packing

@@ -1,4 +1,5 @@
 """n = 2, m = 1: the extra feature is ignored, dedicated, or stored antipodally."""
+
 import torch
 
 from monoscope.toy.model import ToyTrainConfig, train_toy_models

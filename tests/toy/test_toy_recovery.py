@@ -1,4 +1,5 @@
 """A ReLU SAE recovers the known directions of a small synthetic problem."""
+
 import torch
 
 from monoscope.toy.recovery import RecoveryConfig, fit_and_score
@@ -7,8 +8,9 @@ from monoscope.toy.synthetic import SyntheticConfig, SyntheticFeatures, mmcs_sco
 
 def test_relu_sae_recovers_small_problem():
     torch.set_num_threads(1)
-    cfg = RecoveryConfig(n_true=48, d=16, mean_active=2.0, d_sae=96, vectors=150_000, batch_size=256, archs=("relu",),
-                         eval_vectors=8192)
+    cfg = RecoveryConfig(
+        n_true=48, d=16, mean_active=2.0, d_sae=96, vectors=150_000, batch_size=256, archs=("relu",), eval_vectors=8192
+    )
     data = SyntheticFeatures(cfg.synthetic())
     row = fit_and_score("relu", data, cfg, progress=False)
     assert row["mmcs"] >= 0.95, row
