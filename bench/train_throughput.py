@@ -8,7 +8,8 @@ shapes timed in the same run. For ReLU the step's FLOPs are its 5 dense matmuls
 10·B·d_in·d_sae. For TopK the dense work is the encoder, 2·B·d_in·d_sae, plus
 6·B·k·d_in for the sparse decoder and backward; its reference is the encoder matmul.
 
-    python bench/train_throughput.py [--acts runs/demo/acts/blocks.0.mlp.hook_post] [--device cpu] [--cases relu_4096,topk_16384]
+    python bench/train_throughput.py [--acts runs/demo/acts/blocks.0.mlp.hook_post] [--device cpu]
+        [--cases relu_4096,topk_16384]
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def bench(name: str, case: dict, xs: list[torch.Tensor], device: str, rounds: in
     for r in range(rounds):  # alternate, so load on a shared machine hits both alike
         x = xs[r % len(xs)]
         for key in ("ours", "saelens") if r % 2 == 0 else ("saelens", "ours"):
-            times[key].append(timed(lambda: steps[key](x), device))
+            times[key].append(timed(lambda key=key, x=x: steps[key](x), device))
         times["mm"].append(timed(mm, device))
     t = {k: statistics.median(v) for k, v in times.items()}
     B, D, S, k = case["batch"], case["d_in"], case["d_sae"], case["k"]

@@ -34,7 +34,8 @@ def open_stage(folder: Path | str, stage: str, config: dict[str, Any], overwrite
             return True
         if not same and not overwrite:
             raise MonoscopeError(
-                f"{folder} was made by {old.get('stage')} with another configuration ({_diff(old.get('config', {}), _plain(config))}); "
+                f"{folder} was made by {old.get('stage')} with another configuration "
+                f"({_diff(old.get('config', {}), _plain(config))}); "
                 "pass --overwrite to replace it or choose another --out"
             )
         if not same and overwrite:

@@ -73,7 +73,7 @@ class _ShardFile:
     def __init__(self, path: Path, dtype: np.dtype, width: int):
         self.path, self.dtype, self.width, self.n = path, dtype, width, 0
         self.tmp = path.with_name(path.name + ".tmp")
-        self.fh = open(self.tmp, "wb")
+        self.fh = open(self.tmp, "wb")  # noqa: SIM115 -- held open across write()/skip() until close()
         self.fh.write(b"\0" * _HEADER)
 
     def write(self, rows: np.ndarray) -> None:
@@ -188,7 +188,8 @@ def harvest(
         acts = cache[cfg.hook]
         if acts.dim() != 3:
             raise MonoscopeError(
-                f"hook {cfg.hook} gives shape {tuple(acts.shape)}; expected [batch, position, d] (pick a hook with one vector per token)"
+                f"hook {cfg.hook} gives shape {tuple(acts.shape)}; expected [batch, position, d] "
+                "(pick a hook with one vector per token)"
             )
         d_in = acts.shape[-1]
         if writer is None:

@@ -52,7 +52,9 @@ def register(sub) -> None:
     p.add_argument(
         "--module-paths",
         default=None,
-        help="Hugging Face architectures without a built-in map: layers=PATH,embed=PATH,attn=PATH,mlp=PATH,mlp_down=PATH",
+        help=(
+            "Hugging Face architectures without a built-in map: layers=PATH,embed=PATH,attn=PATH,mlp=PATH,mlp_down=PATH"
+        ),
     )
     p.add_argument(
         "--module-path", default=None, help="read the output of this module (of a Hugging Face model) as the hook"
@@ -91,7 +93,9 @@ def register(sub) -> None:
     p.add_argument(
         "--distributed",
         action="store_true",
-        help="data-parallel over the ranks torchrun starts (gloo on CPU, NCCL on CUDA); --batch-size is the global batch",
+        help=(
+            "data-parallel over the ranks torchrun starts (gloo on CPU, NCCL on CUDA); --batch-size is the global batch"
+        ),
     )
     p.add_argument(
         "--dist-timeout", type=float, default=120.0, help="seconds a rank waits for the others before giving up"

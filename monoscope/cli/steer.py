@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -162,7 +163,8 @@ def cmd_effects(a) -> int:
     c = r["contribution"]
     print(
         f"\ncontribution at position {c['position']} ({c['token']!r}, activation {c['activation']:.3f}): "
-        f"|feature out| {c['feature_output_norm']:.3f} of |layer out| {c['layer_output_norm']:.3f} (|error out| {c['error_output_norm']:.3f})"
+        f"|feature out| {c['feature_output_norm']:.3f} of |layer out| {c['layer_output_norm']:.3f} "
+        f"(|error out| {c['error_output_norm']:.3f})"
     )
     print("direct logit effect, promoted: " + ", ".join(f"{t!r} {v:+.3f}" for t, v in c["top_promoted"]))
     print("direct logit effect, suppressed: " + ", ".join(f"{t!r} {v:+.3f}" for t, v in c["top_suppressed"]))
@@ -191,8 +193,11 @@ def cmd_monitor(a) -> int:
     if a.out and Path(a.out).exists() and not a.overwrite:
         raise MonoscopeError(f"{a.out} exists; pass --overwrite or choose another --out")
     run = _load(a)
-    out = open(Path(a.out).with_name(Path(a.out).name + ".tmp"), "w", encoding="utf-8") if a.out else sys.stdout
-    try:
+    with contextlib.ExitStack() as stack:
+        if a.out:
+            out = stack.enter_context(open(Path(a.out).with_name(Path(a.out).name + ".tmp"), "w", encoding="utf-8"))
+        else:
+            out = sys.stdout
         summary = monitor_files(
             run.model,
             run.sae,
@@ -204,9 +209,6 @@ def cmd_monitor(a) -> int:
             run.hook,
         )
         out.write(json.dumps({"summary": summary}, ensure_ascii=False) + "\n")
-    finally:
-        if a.out:
-            out.close()
     if a.out:
         Path(out.name).replace(a.out)
     for msg in summary["bad_inputs"]:

@@ -3,7 +3,8 @@
 CSS = """
 :root { --fg:#1d2330; --muted:#667085; --line:#e4e7ec; --accent:#3b6ea8; --act:255,128,0; }
 * { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, Segoe UI, sans-serif; color: var(--fg); margin: 0; background: #fafbfc; }
+body { font: 14px/1.45 system-ui, -apple-system, Segoe UI, sans-serif; color: var(--fg); margin: 0;
+       background: #fafbfc; }
 header { background: #1d2330; color: #fff; padding: 8px 18px; display: flex; gap: 18px; align-items: baseline; }
 header a { color: #cfe0ff; text-decoration: none; } header b { color: #fff; }
 main { padding: 14px 18px; max-width: 1200px; }
@@ -36,18 +37,22 @@ LIST_JS = """
   if (!el) return;
   var rows = JSON.parse(el.textContent), key = 'id', desc = false, page = 0, per = 100;
   var body = document.getElementById('feature-rows'), info = document.getElementById('page-info');
-  function cell(tr, text) { var td = document.createElement('td'); td.textContent = text; tr.appendChild(td); return td; }
+  function cell(tr, text) {
+    var td = document.createElement('td'); td.textContent = text; tr.appendChild(td); return td;
+  }
   function draw() {
     rows.sort(function (a, b) { var d = a[key] - b[key]; if (d === 0) d = a.id - b.id; return desc ? -d : d; });
     body.textContent = '';
     var end = Math.min(rows.length, (page + 1) * per);
     for (var i = page * per; i < end; i++) {
-      var r = rows[i], tr = document.createElement('tr'), td = document.createElement('td'), a = document.createElement('a');
+      var r = rows[i], tr = document.createElement('tr'), td = document.createElement('td'),
+        a = document.createElement('a');
       a.href = 'features/' + r.id + '.html'; a.textContent = '#' + r.id; td.appendChild(a); tr.appendChild(td);
       cell(tr, r.density.toExponential(2)); cell(tr, r.max_act.toFixed(3)); cell(tr, r.label);
       body.appendChild(tr);
     }
-    info.textContent = (page * per + 1) + '–' + end + ' of ' + rows.length + ' (sorted by ' + key + (desc ? ', descending' : '') + ')';
+    info.textContent = (page * per + 1) + '–' + end + ' of ' + rows.length +
+      ' (sorted by ' + key + (desc ? ', descending' : '') + ')';
   }
   document.querySelectorAll('button[data-sort]').forEach(function (b) {
     b.addEventListener('click', function () {
@@ -55,7 +60,9 @@ LIST_JS = """
     });
   });
   document.getElementById('prev').addEventListener('click', function () { if (page > 0) { page--; draw(); } });
-  document.getElementById('next').addEventListener('click', function () { if ((page + 1) * per < rows.length) { page++; draw(); } });
+  document.getElementById('next').addEventListener('click', function () {
+    if ((page + 1) * per < rows.length) { page++; draw(); }
+  });
   draw();
 })();
 """
@@ -72,12 +79,18 @@ LIVE_JS = """
     document.querySelectorAll('.tok.sel').forEach(function (s) { s.classList.remove('sel'); });
     span.classList.add('sel');
     side.textContent = '';
-    var h = document.createElement('div'); h.textContent = 'token ' + JSON.stringify(tok.text) + ':'; side.appendChild(h);
-    if (!tok.features.length) { var n = document.createElement('div'); n.className = 'muted'; n.textContent = 'no active features'; side.appendChild(n); }
+    var h = document.createElement('div'); h.textContent = 'token ' + JSON.stringify(tok.text) + ':';
+    side.appendChild(h);
+    if (!tok.features.length) {
+      var n = document.createElement('div'); n.className = 'muted'; n.textContent = 'no active features';
+      side.appendChild(n);
+    }
     tok.features.forEach(function (f) {
       var d = document.createElement('div'), a = document.createElement('a');
       a.href = '/feature/' + f[0]; a.textContent = 'feature #' + f[0]; a.className = 'feature-link';
-      d.appendChild(a); d.appendChild(document.createTextNode('  ' + f[1].toFixed(3) + ' (' + Math.round(100 * f[1] / (maxAct[f[0]] || f[1])) + '% of max)'));
+      d.appendChild(a);
+      d.appendChild(document.createTextNode(
+        '  ' + f[1].toFixed(3) + ' (' + Math.round(100 * f[1] / (maxAct[f[0]] || f[1])) + '% of max)'));
       side.appendChild(d);
     });
   }

@@ -39,7 +39,8 @@ def layout(title: str, body: str, links: Links, scripts: str = "") -> str:
         js = '<script src="/static/app.js"></script>' if scripts else ""
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">{style}</head>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<link rel="icon" href="data:,">{style}</head>'
         f"<body><header>{' '.join(nav)}</header><main>{body}</main>{js}</body></html>"
     )
 
@@ -65,7 +66,8 @@ def example_html(ex: dict, vocab: list[str], max_act: float, domains: list[str] 
     peak = ex["col"] - ex["start"]
     loss = ex.get("loss") or [None] * len(ex["tokens"])
     spans = "".join(
-        _tok_span(vocab[t], a, max_act, l, j == peak) for j, (t, a, l) in enumerate(zip(ex["tokens"], ex["acts"], loss))
+        _tok_span(vocab[t], a, max_act, tok_loss, j == peak)
+        for j, (t, a, tok_loss) in enumerate(zip(ex["tokens"], ex["acts"], loss))
     )
     dom = ""
     if domains and 0 <= ex["doc"] < len(domains):
@@ -120,13 +122,16 @@ def feature_page(store: FeatureStore, i: int, links: Links) -> str | None:
         )
     else:
         panels.append(
-            '<div class="panel" id="logits"><h3>logit effects</h3><span class="muted">not available for this hook</span></div>'
+            '<div class="panel" id="logits"><h3>logit effects</h3>'
+            '<span class="muted">not available for this hook</span></div>'
         )
     panels.append(
-        f'<div class="panel" id="neighbours"><h3>nearest features (decoder cosine)</h3>{_feature_list(p["neighbours"], links)}</div>'
+        '<div class="panel" id="neighbours"><h3>nearest features (decoder cosine)</h3>'
+        f"{_feature_list(p['neighbours'], links)}</div>"
     )
     panels.append(
-        f'<div class="panel" id="corr-features"><h3>correlated features (activation, first {meta.get("corr_tokens")} tokens)</h3>'
+        '<div class="panel" id="corr-features">'
+        f"<h3>correlated features (activation, first {meta.get('corr_tokens')} tokens)</h3>"
         f"{_feature_list(p['corr_features'], links)}</div>"
     )
     neu = " ".join(f'<span class="pill">n{j} <span class="muted">{v:+.3f}</span></span>' for j, v in p["neurons"])
@@ -150,13 +155,14 @@ def feature_page(store: FeatureStore, i: int, links: Links) -> str | None:
     )
     legend = (
         '<p class="meta">orange: activation (relative to the max); boxed: the example\'s token; underline: change in '
-        "loss of predicting that token when the feature is ablated in the window (red: loss rises, so the feature helped; "
-        "blue: loss falls). Hover a token for numbers.</p>"
+        "loss of predicting that token when the feature is ablated in the window "
+        "(red: loss rises, so the feature helped; blue: loss falls). Hover a token for numbers.</p>"
     )
     body = (
         head + f'<div class="grid">{"".join(panels)}</div>'
         f'<div class="panel" id="top-examples"><h3>top activations</h3>{legend}{tops}</div>'
-        f'<div class="panel" id="quantiles"><h3>samples from activation intervals</h3>{qs or "<p class=muted>none</p>"}</div>'
+        '<div class="panel" id="quantiles"><h3>samples from activation intervals</h3>'
+        f"{qs or '<p class=muted>none</p>'}</div>"
     )
     return layout(f"feature {i}", body, links)
 
@@ -175,12 +181,15 @@ def static_index(store: FeatureStore, links: Links) -> str:
     data = data.replace("</", "<\\/")
     meta = store.meta
     body = (
-        f'<h2>{store.d_sae} features</h2><p class="muted">SAE {escape(meta["sae_path"])} · hook {escape(meta["hook"])} · '
+        f"<h2>{store.d_sae} features</h2>"
+        f'<p class="muted">SAE {escape(meta["sae_path"])} · hook {escape(meta["hook"])} · '
         f"{meta['n_tokens']} tokens analysed</p>"
         f'<table id="feature-table"><thead><tr><th><button data-sort="id">index</button></th>'
-        f'<th><button data-sort="density">density</button></th><th><button data-sort="max_act">max activation</button></th>'
+        '<th><button data-sort="density">density</button></th>'
+        '<th><button data-sort="max_act">max activation</button></th>'
         f'<th>top tokens</th></tr></thead><tbody id="feature-rows">{list_rows_html(rows[:100], links)}</tbody></table>'
-        f'<p class="pager"><button id="prev">previous</button> <span id="page-info"></span> <button id="next">next</button></p>'
+        '<p class="pager"><button id="prev">previous</button> <span id="page-info"></span> '
+        '<button id="next">next</button></p>'
         f'<script type="application/json" id="feature-data">{data}</script>'
     )
     return layout("features", body, links, LIST_JS)
@@ -220,13 +229,15 @@ def search_page(store: FeatureStore, q: str, links: Links) -> str:
         res = f'<p class="muted">no feature found for {escape(repr(q))}</p>'
     else:
         res = "".join(
-            f'<tr><td><a href="{links.feature(h["feature"])}">#{h["feature"]}</a></td><td>{escape(visible(h["token_text"]))}</td>'
+            f'<tr><td><a href="{links.feature(h["feature"])}">#{h["feature"]}</a></td>'
+            f"<td>{escape(visible(h['token_text']))}</td>"
             f"<td>{'peaks on it' if h['kind'] == 'act' else 'promotes it (logits)'}</td><td>{h['score']:.3f}</td>"
             f"<td>{escape(h['label'] or '')}</td></tr>"
             for h in hits
         )
         res = (
-            f'<table id="search-results"><tr><th>feature</th><th>token</th><th>how</th><th>score</th><th>top tokens</th></tr>{res}</table>'
+            '<table id="search-results">'
+            f"<tr><th>feature</th><th>token</th><th>how</th><th>score</th><th>top tokens</th></tr>{res}</table>"
             if hits
             else ""
         )
@@ -237,7 +248,8 @@ def live_page(store: FeatureStore, links: Links, max_chars: int) -> str:
     max_acts = json.dumps([round(m, 5) for m in store.max_acts()])
     body = (
         f'<h2>type text, see the active features</h2><form id="live-form"><textarea id="live-text" rows="5" '
-        f'maxlength="{max_chars}" placeholder="def main():"></textarea><br><button id="live-run">show features</button> '
+        f'maxlength="{max_chars}" placeholder="def main():"></textarea><br>'
+        '<button id="live-run">show features</button> '
         f'<span id="live-status" class="muted"></span></form>'
         f'<div class="grid"><div class="panel ex" id="live-tokens"></div><div class="panel" id="live-features">'
         f'<span class="muted">click a token to list its features</span></div></div>'

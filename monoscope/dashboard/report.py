@@ -110,7 +110,10 @@ def build_report(
         "dataset": str(ds.folder),
         "d_sae": saes[0].d_sae,
         "d_in": saes[0].d_in,
-        "fires_rule": f"a unit fires when its activation > {cfg.fires_frac} x its max on the selection tokens (features and neurons alike)",
+        "fires_rule": (
+            f"a unit fires when its activation > {cfg.fires_frac} x its max on the selection tokens "
+            "(features and neurons alike)"
+        ),
         "selection": f"best unit per context = highest F1 of specificity and sensitivity on {len(se)} tokens of "
         f"{len(sel_rows)} training contexts spread over the split; numbers measured on {len(ev)} validation tokens",
         "n_select_tokens": len(se),
@@ -170,10 +173,10 @@ def _probe(
     fit = collect(run.model, [], run.dataset, run.hook, "train", rows=rows, progress=progress)
     probe_contexts(contexts, results, fit, se, ev, max_fit=cfg.probe_max_fit)
     return (
-        f"logistic regression on the hook's activations, fitted on ≤ {cfg.probe_max_fit} tokens of {len(rows)} training "
-        f"contexts spread over the split ({'apart from' if apart else 'overlapping'} the selection contexts), threshold "
-        f"chosen on the selection tokens (highest sensitivity with specificity ≥ 0.9, else highest F1), measured on "
-        f"the evaluation tokens"
+        f"logistic regression on the hook's activations, fitted on ≤ {cfg.probe_max_fit} tokens of {len(rows)} "
+        f"training contexts spread over the split ({'apart from' if apart else 'overlapping'} the selection contexts), "
+        f"threshold chosen on the selection tokens (highest sensitivity with specificity ≥ 0.9, else highest F1), "
+        f"measured on the evaluation tokens"
     )
 
 
@@ -425,7 +428,10 @@ def render_markdown(report: dict) -> str:
         "",
         f"- live features (≥ {fvn['min_fires']} firings): {fvn['n_live']} of {fvn['n_features']}",
         f"- median correlation with the best neuron: {_f(fvn['median_best_neuron_corr'])}",
-        f"- share of live features whose best neuron correlation < {fvn['corr_cut']}: {_f(fvn['share_best_neuron_corr_below'])}",
+        (
+            f"- share of live features whose best neuron correlation < {fvn['corr_cut']}: "
+            f"{_f(fvn['share_best_neuron_corr_below'])}"
+        ),
         f"- neurons per decoder direction (|coef| ≥ {fvn['spread_coef']}): median {_f(fvn['median_decoder_spread'])}, "
         f"mean {_f(fvn['mean_decoder_spread'], 1)}; share spread over more than one: {_f(fvn['share_spread_over_1'])}",
         "",
@@ -444,8 +450,14 @@ def render_markdown(report: dict) -> str:
             out += [
                 f"### {p['d_small']} → {p['d_large']}",
                 "",
-                f"- median activation correlation of a large feature with its best small match: {_f(p['median_parent_corr'])}",
-                f"- median decoder cosine of that pair: {_f(p['median_parent_cos'])}; median best decoder cosine: {_f(p['median_best_cos'])}",
+                (
+                    "- median activation correlation of a large feature with its best small match: "
+                    f"{_f(p['median_parent_corr'])}"
+                ),
+                (
+                    f"- median decoder cosine of that pair: {_f(p['median_parent_cos'])}; "
+                    f"median best decoder cosine: {_f(p['median_best_cos'])}"
+                ),
                 f"- share of large features matched with correlation ≥ 0.5: {_f(p['share_matched_corr_0.5'])}",
                 f"- families (a small feature → ≥ 2 large features with correlation ≥ 0.4): {p['n_families']}",
                 "",
@@ -468,7 +480,10 @@ def render_markdown(report: dict) -> str:
             "",
             f"Compared with {u['compare_sae']} (model {u['compare_model']}), {u['n_tokens']} tokens.",
             "",
-            f"- median best-match correlation, features: {_f(u['median_feature_corr'])} ({u['n_live_features_a']} live features)",
+            (
+                f"- median best-match correlation, features: {_f(u['median_feature_corr'])} "
+                f"({u['n_live_features_a']} live features)"
+            ),
             f"- median best-match correlation, neurons: {_f(u['median_neuron_corr'])}",
             f"- Bricken et al. 2023: {u['reference']['median_feature_corr']} vs {u['reference']['median_neuron_corr']}",
             "",
@@ -502,7 +517,10 @@ def _example_html(e: dict) -> str:
 def render_html(report: dict, out: Path) -> str:
     e = html.escape
     p = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>monoscope report</title><style>{_CSS}</style></head><body>",
+        (
+            "<!doctype html><html><head><meta charset='utf-8'><title>monoscope report</title>"
+            f"<style>{_CSS}</style></head><body>"
+        ),
         f"<h1>monoscope report</h1><p>SAE <code>{e(report['sae'])}</code>, hook <code>{e(report['hook'])}</code> "
         f"({e(report['basis'])}), {report['d_sae']} features.</p>",
         f"<p>{e(report['fires_rule'])}. {e(report['selection'])}.</p>",
@@ -515,7 +533,8 @@ def render_html(report: dict, out: Path) -> str:
     p.append("</table>")
     g = report["domain_goal"]
     p.append(
-        f"<h3>Domain goal over {g['n_saes']} SAE(s)</h3><p>Goal: {e(g['rule'])}. Probe ceiling: {e(report['probe_rule'])}.</p>"
+        f"<h3>Domain goal over {g['n_saes']} SAE(s)</h3>"
+        f"<p>Goal: {e(g['rule'])}. Probe ceiling: {e(report['probe_rule'])}.</p>"
         f"<p>Met for {e(', '.join(g['met']) or 'none')}; not met for {e(', '.join(g['not_met']) or 'none')}"
         + (
             f"; of those, the model itself is the limit for {e(', '.join(g['limited_by_model']))}"
@@ -526,7 +545,7 @@ def render_html(report: dict, out: Path) -> str:
     )
     head, rows = _goal_rows(g)
     p.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
-    for (d, x), r in zip(g["domains"].items(), rows):
+    for x, r in zip(g["domains"].values(), rows):
         p.append(f"<tr class='{'met' if x['met'] else ''}'>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>")
     p.append(
         f"</table><p>Limit: {e(g['limit_rule'])}.</p><ul>"
@@ -551,9 +570,14 @@ def render_html(report: dict, out: Path) -> str:
         "<h3>Features vs neurons (all live features)</h3><ul>",
         f"<li>live features (≥ {fvn['min_fires']} firings): {fvn['n_live']} of {fvn['n_features']}</li>",
         f"<li>median correlation with the best neuron: {_f(fvn['median_best_neuron_corr'])}</li>",
-        f"<li>share of live features with best neuron correlation &lt; {fvn['corr_cut']}: {_f(fvn['share_best_neuron_corr_below'])}</li>",
-        f"<li>neurons per decoder direction (|coef| ≥ {fvn['spread_coef']}): median {_f(fvn['median_decoder_spread'])}, "
-        f"mean {_f(fvn['mean_decoder_spread'], 1)}</li></ul>",
+        (
+            f"<li>share of live features with best neuron correlation &lt; {fvn['corr_cut']}: "
+            f"{_f(fvn['share_best_neuron_corr_below'])}</li>"
+        ),
+        (
+            f"<li>neurons per decoder direction (|coef| ≥ {fvn['spread_coef']}): "
+            f"median {_f(fvn['median_decoder_spread'])}, mean {_f(fvn['mean_decoder_spread'], 1)}</li></ul>"
+        ),
         _img(out, fvn["figure"], "features vs neurons"),
     ]
     if "splitting" in report:
@@ -589,7 +613,10 @@ def render_html(report: dict, out: Path) -> str:
             f"<p>Compared with <code>{e(u['compare_sae'])}</code>, {u['n_tokens']} tokens.</p><ul>",
             f"<li>median best-match correlation, features: {_f(u['median_feature_corr'])}</li>",
             f"<li>median best-match correlation, neurons: {_f(u['median_neuron_corr'])}</li>",
-            f"<li>Bricken et al. 2023: {u['reference']['median_feature_corr']} vs {u['reference']['median_neuron_corr']}</li></ul>",
+            (
+                f"<li>Bricken et al. 2023: {u['reference']['median_feature_corr']} "
+                f"vs {u['reference']['median_neuron_corr']}</li></ul>"
+            ),
             _img(out, u["figure"], "universality"),
         ]
     p.append("<p>All numbers: report.json.</p></body></html>")

@@ -73,7 +73,8 @@ def load_table(source: str, split: str = "train", subset: str = ""):
         kinds = {BUILDERS.get(f.suffix.lower()) for f in files}
         if None in kinds or len(kinds) != 1:
             raise MonoscopeError(
-                f"{source}: expected files of one kind among {', '.join(BUILDERS)}, got {sorted({f.suffix for f in files})}"
+                f"{source}: expected files of one kind among {', '.join(BUILDERS)}, "
+                f"got {sorted({f.suffix for f in files})}"
             )
         kind = kinds.pop()
         extra = {"sample_by": "document"} if kind == "text" else {}
@@ -89,7 +90,8 @@ def load_table(source: str, split: str = "train", subset: str = ""):
         return datasets.load_dataset(source, subset or None, split=split)
     except Exception as e:
         raise MonoscopeError(
-            f"cannot load hub dataset {source!r} (split {split!r}): {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            f"cannot load hub dataset {source!r} (split {split!r}): "
+            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
         ) from None
 
 

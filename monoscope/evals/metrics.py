@@ -70,7 +70,7 @@ def evaluate(
     d_sae = sae.d_sae
     fires = torch.zeros(d_sae, dtype=torch.long)
     n_tok = 0
-    s_err = s_x = s_x2 = 0.0
+    s_err = s_x2 = 0.0
     s_xvec = torch.zeros(sae.d_in, dtype=torch.float64)
     l0_sum = 0.0
     ce = {"clean": 0.0, "spliced": 0.0, "zero": 0.0}

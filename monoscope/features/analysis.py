@@ -218,7 +218,8 @@ class _Lists:
 
 
 def _example_rows(acc: _Acc, feature: int, kind: str, entries: list[tuple[int, int]], L: _Lists, cfg) -> list[list]:
-    """(entry index, bin) pairs -> store rows; the raw window is appended last (for ablation, dropped before writing)."""
+    """(entry index, bin) pairs -> store rows; the raw window is appended last (for ablation, dropped before
+    writing)."""
     T = acc.n_ctx
     rows = []
     for rank, (e, b) in enumerate(entries):

@@ -17,6 +17,7 @@ does not flatter the result.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch

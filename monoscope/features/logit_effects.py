@@ -21,7 +21,8 @@ _RESID = re.compile(
 
 
 def residual_directions(model, hook: str, W_dec: torch.Tensor) -> torch.Tensor | None:
-    """Decoder rows [d_sae, d_in] as residual-stream directions [d_sae, d_model], or None when the hook has no linear path."""
+    """Decoder rows [d_sae, d_in] as residual-stream directions [d_sae, d_model], or None when the hook has no
+    linear path."""
     m = _MLP_POST.match(hook)
     if m and hasattr(model, "blocks"):
         W_out = model.blocks[int(m.group(1))].mlp.W_out.weight  # [d_model, d_mlp]

@@ -156,7 +156,8 @@ def probe_ceiling(
 
 def probe_contexts(contexts: list[Context], results: list[dict], fit, select, evaluate, **kw) -> None:
     """Attach r["probe"] (the ceiling on the hook's activations; {"error"} where it cannot be fitted) to every tested
-    context of `results`. `fit`, `select`, `evaluate`: TokenActs of the probe's training, selection and evaluation tokens."""
+    context of `results`. `fit`, `select`, `evaluate`: TokenActs of the probe's training, selection and evaluation
+    tokens."""
     by = {c.name: c for c in contexts}
     seen, labels = own_document_seen(evaluate.table), evaluate.table.domain
     for r in results:

@@ -40,7 +40,8 @@ class GroupedReservoir:
         gidx: torch.Tensor,
         windows: Callable[[torch.Tensor], torch.Tensor],
     ) -> None:
-        """Merge new entries; `group_of(feat, val)` groups old and new alike; `windows(sel)` gives the new kept ones' windows.
+        """Merge new entries; `group_of(feat, val)` groups old and new alike; `windows(sel)` gives the new kept
+        ones' windows.
 
         Only groups that can change are re-sorted: a new entry enters only if its group has room or it beats the
         group's worst key, so after the first batches almost every entry is rejected by one comparison.
@@ -86,7 +87,8 @@ class GroupedReservoir:
 
 
 class DoublingHistogram:
-    """Per-feature histograms over [0, range_i) with `bins` equal bins; range_i is a power of two that doubles as needed."""
+    """Per-feature histograms over [0, range_i) with `bins` equal bins; range_i is a power of two that doubles as
+    needed."""
 
     def __init__(self, d_sae: int, bins: int = 64):
         if bins & (bins - 1):

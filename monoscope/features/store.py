@@ -241,7 +241,8 @@ class FeatureStore:
         return int(self._db().execute(q).fetchone()[0])
 
     def token_ids(self, text: str) -> list[int]:
-        """Vocabulary entries matching `text`: exact (ignoring surrounding spaces and case) first, then containing it."""
+        """Vocabulary entries matching `text`: exact (ignoring surrounding spaces and case) first, then containing
+        it."""
         t = text.strip().lower()
         if not t:
             return []

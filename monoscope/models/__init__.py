@@ -16,7 +16,8 @@ def load_model(folder, device="cpu"):
     folder = Path(folder)
     if not (folder / "config.json").exists():
         raise MonoscopeError(
-            f"{folder} has no config.json; expected a model folder made by `monoscope train-model` or a Hugging Face model folder"
+            f"{folder} has no config.json; expected a model folder made by `monoscope train-model` "
+            "or a Hugging Face model folder"
         )
     cfg = read_json(folder / "config.json", "model config")
     if cfg.get("architecture") == "monoscope-gpt":

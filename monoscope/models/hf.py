@@ -213,7 +213,8 @@ class HFModel(HookedModel):
         local = Path(folder)
         if local.exists() and not (local / "config.json").exists():
             raise MonoscopeError(
-                f"{local} has no config.json; expected a Hugging Face model folder (save_pretrained) or a monoscope model"
+                f"{local} has no config.json; "
+                "expected a Hugging Face model folder (save_pretrained) or a monoscope model"
             )
         try:
             config = transformers.AutoConfig.from_pretrained(str(folder))

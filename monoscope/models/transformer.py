@@ -191,7 +191,8 @@ class GPT(HookedModel):
         for k, v in model.state_dict().items():
             if state[k].shape != v.shape:
                 raise MonoscopeError(
-                    f"{folder}/model.safetensors: {k} has shape {tuple(state[k].shape)}, config.json expects {tuple(v.shape)}"
+                    f"{folder}/model.safetensors: {k} has shape {tuple(state[k].shape)}, "
+                    f"config.json expects {tuple(v.shape)}"
                 )
         model.load_state_dict(state)
         return model.to(device).eval()

@@ -171,7 +171,8 @@ class SAE(nn.Module):
         return coef * scale * (e_hat - residual).pow(2).sum(-1).mean()
 
     def saved_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Tensor names and shapes in the saved (SAELens) layout; differs from state_dict where a parameter is stored transformed."""
+        """Tensor names and shapes in the saved (SAELens) layout; differs from state_dict where a parameter is stored
+        transformed."""
         return {k: tuple(v.shape) for k, v in self.state_dict().items()}
 
     def import_tensors(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -44,7 +44,8 @@ class BatchTopKSAE(SAE):
     def reconstruction_loss(
         self, f: torch.Tensor, x: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
-        """(loss, MSE, x_hat, extra logs) from the kept activations; Matryoshka adds the losses of the dictionary's prefixes."""
+        """(loss, MSE, x_hat, extra logs) from the kept activations; Matryoshka adds the losses of the dictionary's
+        prefixes."""
         x_hat = self.decode(f)
         mse = self.mse(x_hat, x)
         return mse, mse, x_hat, {}

@@ -67,7 +67,8 @@ _DL_CLASSES = {
 
 
 def load_dictionary_learning(folder: Path | str) -> SAE:
-    """A dictionary_learning folder: ae.pt (state dict) + config.json (trainer.dict_class, activation_dim, dict_size, k)."""
+    """A dictionary_learning folder: ae.pt (state dict) + config.json (trainer.dict_class, activation_dim, dict_size,
+    k)."""
     folder = Path(folder)
     conf = read_json(folder / "config.json", "dictionary_learning config.json")
     tr = conf.get("trainer", conf)

@@ -1,4 +1,5 @@
-"""Matryoshka BatchTopK SAE (Bussmann et al. 2025; Nabeshima 2024): every prefix of the dictionary must reconstruct alone.
+"""Matryoshka BatchTopK SAE (Bussmann et al. 2025; Nabeshima 2024): every prefix of the dictionary must
+reconstruct alone.
 
 A wide SAE splits a general concept ("inside base64") into many narrow
 latents and lets the narrow ones absorb it (feature absorption). Adding the

@@ -74,7 +74,8 @@ class TrainConfig:
         return d
 
 
-# Settings added after runs already existed: recorded in a stage stamp only when changed, so older run folders are reused.
+# Settings added after runs already existed: recorded in a stage stamp only when changed, so older run folders
+# are reused.
 _LATER_DEFAULTS = {"auxk_coef": 1 / 32, "decoder_norm": "unit"}
 
 
@@ -150,7 +151,8 @@ class SAETrainer:
         loss = out["total"]
         if not torch.isfinite(loss):
             raise MonoscopeError(
-                f"SAE loss became {loss.item()} at step {self.step_no}; lower the lr or the sparsity coefficient (last checkpoint kept)"
+                f"SAE loss became {loss.item()} at step {self.step_no}; "
+                "lower the lr or the sparsity coefficient (last checkpoint kept)"
             )
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -12,6 +12,7 @@ exactly in one batched forward that stops at the hook, and keeps the best
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -64,10 +65,8 @@ def _pre_at_hook(
 
     fwd = ([("hook_embed", embed)] if onehot is not None else []) + [(hook, grab)]
     with model.hooks(fwd):
-        try:
+        with contextlib.suppress(_Stop):
             model(tokens)
-        except _Stop:
-            pass
     x = got["x"][:, -1].to(sae.W_dec.dtype)
     return (x - sae.b_dec) @ sae.W_enc[:, feature] + sae.b_enc[feature]
 
@@ -123,7 +122,7 @@ def design_inputs(
     order = beam_scores.argsort(descending=True)[: cfg.beam]
     beam, beam_scores = beam[order], beam_scores[order]
     trace, best, stale = [float(beam_scores[0])], float(beam_scores[0]), 0
-    for step in tqdm(range(cfg.steps), desc="design", disable=not progress, leave=False):
+    for _step in tqdm(range(cfg.steps), desc="design", disable=not progress, leave=False):
         cands = [beam]
         per = max(1, cfg.candidates // len(beam))
         for b in range(len(beam)):

@@ -25,7 +25,8 @@ from monoscope.steer.splice import check_splice, steer
 def ablation_effects(
     model, sae, tokens: torch.Tensor, feature: int, hook: str | None = None, error_term: bool = True
 ) -> dict:
-    """Per token j >= 1: log p(token_j | prefix) with the feature zero-ablated minus clean; and the feature's activation."""
+    """Per token j >= 1: log p(token_j | prefix) with the feature zero-ablated minus clean; and the feature's
+    activation."""
     hook = check_splice(model, sae, hook)
     check_features([feature], sae.d_sae)
     t = tokens.reshape(1, -1)

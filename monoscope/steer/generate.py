@@ -11,7 +11,6 @@ import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import ContextManager
 
 import torch
 
@@ -62,7 +61,7 @@ def sample(
     model,
     prompt_ids: Sequence[int],
     cfg: SampleConfig,
-    intervention: Callable[[], ContextManager] | None = None,
+    intervention: Callable[[], contextlib.AbstractContextManager] | None = None,
     reference: bool = False,
 ) -> dict:
     """Sample a continuation, under `intervention()` if given. With `reference`, also score each
@@ -91,7 +90,11 @@ def sample(
 
 
 def compare(
-    model, tokenizer, prompt_ids: Sequence[int], cfg: SampleConfig, intervention: Callable[[], ContextManager]
+    model,
+    tokenizer,
+    prompt_ids: Sequence[int],
+    cfg: SampleConfig,
+    intervention: Callable[[], contextlib.AbstractContextManager],
 ) -> dict:
     """Baseline and steered continuations (same seed), with per-step KL and top changes on the steered path."""
     base = sample(model, prompt_ids, cfg)
@@ -140,4 +143,4 @@ def format_side_by_side(r: dict, edits: str = "", width: int = 18) -> str:
         lines.append(
             f"{s['step']:>4}  {q(s['baseline']):<{width}}  {q(s['steered']):<{width}}  {s['kl']:7.3f}  {pro} / {dem}"
         )
-    return "\n".join(l for l in lines if l is not None) + "\n"
+    return "\n".join(line for line in lines if line is not None) + "\n"

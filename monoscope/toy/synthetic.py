@@ -47,7 +47,8 @@ class SyntheticFeatures:
         p = w / w.sum() * cfg.mean_active
         if p.max() > 1:
             raise MonoscopeError(
-                f"mean_active={cfg.mean_active} with power={cfg.power} makes the commonest feature fire with probability > 1"
+                f"mean_active={cfg.mean_active} with power={cfg.power} "
+                "makes the commonest feature fire with probability > 1"
             )
         self.prob = p.float()
         normal = torch.distributions.Normal(0.0, 1.0)
@@ -69,7 +70,8 @@ class SyntheticFeatures:
 
 
 def mmcs_scores(directions: torch.Tensor, W_dec: torch.Tensor, threshold: float = 0.9) -> dict[str, float]:
-    """MMCS: mean over true features of the best (signed) cosine with any decoder row; recovered: fraction with best cos > threshold."""
+    """MMCS: mean over true features of the best (signed) cosine with any decoder row; recovered: fraction with
+    best cos > threshold."""
     D = directions / directions.norm(dim=1, keepdim=True)
     W = W_dec / W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12)
     best = (D @ W.T).amax(1)

@@ -18,7 +18,8 @@ def test_quick_demo_summary_and_plots(tiny_run):
     on_disk = json.loads((out / "summary.json").read_text())
     assert set(on_disk) >= SUMMARY_KEYS and on_disk["hook"] == "blocks.0.mlp.hook_post"
     for p in on_disk["plots"]:
-        assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        with open(p, "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     assert (out / "sae" / "cfg.json").exists() and (out / "sae" / "sae_weights.safetensors").exists()
     assert 0 <= summary["dead_fraction"] <= 1 and summary["l0"] >= 0
 
@@ -86,7 +87,7 @@ def test_empty_corpus_and_vocabulary_mismatch(tiny_run, tmp_path, capsys):
     corpus = tmp_path / "texts"
     corpus.mkdir()
     for i in range(8):
-        (corpus / f"{i}.txt").write_text(("the quick brown fox %d jumps over the lazy dog. " % i) * 40)
+        (corpus / f"{i}.txt").write_text(f"the quick brown fox {i} jumps over the lazy dog. " * 40)
     assert (
         main(["data", "--corpus", str(corpus), "--vocab-size", "300", "--n-ctx", "32", "--out", str(tmp_path / "d1")])
         == 0

@@ -1,4 +1,5 @@
-"""The analysis pass against brute force on the tiny run: densities, top-k, quantiles, histograms, correlations, ablation."""
+"""The analysis pass against brute force on the tiny run: densities, top-k, quantiles, histograms, correlations,
+ablation."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ def test_training_lowers_loss_and_resumes_to_identical_weights(tiny_run, tmp_pat
     out, _ = tiny_run
     ds = Dataset(out / "data")
     full = train_model(ds, tmp_path / "a", _cfg(ds), progress=False)
-    recs = [l for l in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    recs = [line for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert len(recs) == 8
 
     # interrupt after step 7 (a checkpoint exists at step 6), then run the same command again
@@ -51,5 +51,5 @@ def test_loss_decreases(tiny_run, tmp_path):
     out, _ = tiny_run
     ds = Dataset(out / "data")
     train_model(ds, tmp_path / "m", _cfg(ds, steps=30), progress=False)
-    recs = [json.loads(l) for l in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
+    recs = [json.loads(line) for line in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
     assert sum(r["loss"] for r in recs[-5:]) / 5 < sum(r["loss"] for r in recs[:5]) / 5 - 0.2

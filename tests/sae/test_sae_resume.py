@@ -30,8 +30,8 @@ SCRIPT = textwrap.dedent("""
 
     store = SlowStore(sys.argv[1])
     lr = float(sys.argv[4]) if len(sys.argv) > 4 else 3e-3
-    cfg = TrainConfig(sae=SAEConfig("topk", 16, 64, k=4), total_vectors=256 * 40, batch_size=256, lr=lr, checkpoint_every=3,
-                      dead_window=512, seed=7)
+    cfg = TrainConfig(sae=SAEConfig("topk", 16, 64, k=4), total_vectors=256 * 40, batch_size=256, lr=lr,
+                      checkpoint_every=3, dead_window=512, seed=7)
     relu = TrainConfig(sae=SAEConfig("relu", 16, 64), total_vectors=256 * 40, batch_size=256, lr=lr, checkpoint_every=3,
                        sparsity_coef=0.3, resample_at=(0.5,), dead_window=512, seed=7)
     if sys.argv[5] == "sweep":
