@@ -36,6 +36,8 @@ demo: $(VENV)/.installed
 	$(BIN)/monoscope demo --out runs/demo
 
 test: $(VENV)/.installed-dev browser
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 clean:
