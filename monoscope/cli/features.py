@@ -31,8 +31,11 @@ def register(sub) -> None:
 
     p = sub.add_parser("dashboard", help="static HTML feature pages that open from disk with no network")
     p.add_argument("--sae", required=True, help="SAE folder or run folder")
-    p.add_argument("--out", required=True, help="output folder for index.html and features/")
+    p.add_argument("--out", required=True, help="output folder for index.html, feature.html, assets/ and data/")
     p.add_argument("--store", default=None, help="feature store (default RUN/analysis/features.db)")
+    p.add_argument(
+        "--features", default="all", help="which features to export: all, live (those that fired), or ids like 3,10-20"
+    )
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_dashboard)
@@ -72,7 +75,7 @@ def cmd_dashboard(a) -> int:
     from monoscope.dashboard.static import write_dashboard
 
     store, _ = open_browser_state(a.sae, a.store, live=False)
-    index = write_dashboard(store, a.out, a.overwrite, progress=not a.quiet)
+    index = write_dashboard(store, a.out, a.overwrite, progress=not a.quiet, features=a.features)
     print(f"dashboard: open {Path(index).resolve().as_uri()}")
     return 0
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 
-from monoscope.dashboard.assets import CSS, LIST_JS, LIVE_JS
+from monoscope.dashboard.assets import CSS, LIVE_JS
 from monoscope.dashboard.svg import histogram
 from monoscope.features.store import FeatureStore, visible
 
@@ -22,7 +22,8 @@ class Links:
     home: str
     search: str | None = None
     live: str | None = None
-    inline_assets: bool = True  # static pages inline CSS/JS; the server links /static/...
+    inline_assets: bool = True  # inline CSS/JS in the page, or link them from `assets`
+    assets: str = "/static/"  # where linked style.css and app.js live (the server's /static/, a folder on disk)
 
 
 def layout(title: str, body: str, links: Links, scripts: str = "") -> str:
@@ -35,8 +36,8 @@ def layout(title: str, body: str, links: Links, scripts: str = "") -> str:
         style = f"<style>{CSS}</style>"
         js = f"<script>{scripts}</script>" if scripts else ""
     else:
-        style = '<link rel="stylesheet" href="/static/style.css">'
-        js = '<script src="/static/app.js"></script>' if scripts else ""
+        style = f'<link rel="stylesheet" href="{links.assets}style.css">'
+        js = f'<script src="{links.assets}app.js"></script>' if scripts else ""
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -173,26 +174,6 @@ def list_rows_html(rows: list[dict], links: Links) -> str:
         f"<td>{r['max_act']:.3f}</td><td>{escape(r['label'] or '')}</td></tr>"
         for r in rows
     )
-
-
-def static_index(store: FeatureStore, links: Links) -> str:
-    rows = store.list(limit=store.d_sae)
-    data = json.dumps([{k: r[k] for k in ("id", "density", "max_act", "label")} for r in rows])
-    data = data.replace("</", "<\\/")
-    meta = store.meta
-    body = (
-        f"<h2>{store.d_sae} features</h2>"
-        f'<p class="muted">SAE {escape(meta["sae_path"])} · hook {escape(meta["hook"])} · '
-        f"{meta['n_tokens']} tokens analysed</p>"
-        f'<table id="feature-table"><thead><tr><th><button data-sort="id">index</button></th>'
-        '<th><button data-sort="density">density</button></th>'
-        '<th><button data-sort="max_act">max activation</button></th>'
-        f'<th>top tokens</th></tr></thead><tbody id="feature-rows">{list_rows_html(rows[:100], links)}</tbody></table>'
-        '<p class="pager"><button id="prev">previous</button> <span id="page-info"></span> '
-        '<button id="next">next</button></p>'
-        f'<script type="application/json" id="feature-data">{data}</script>'
-    )
-    return layout("features", body, links, LIST_JS)
 
 
 def server_index(store: FeatureStore, links: Links, sort: str, desc: bool, offset: int, limit: int) -> str:

@@ -7,13 +7,13 @@ indexed SQLite reads; the model and SAE are loaded once for the live page.
 import threading
 from pathlib import Path
 
-from monoscope.dashboard.assets import CSS, LIST_JS, LIVE_JS
+from monoscope.dashboard.assets import CSS, LIVE_JS
 from monoscope.dashboard.render import Links, feature_page, live_page, not_found_page, search_page, server_index
 from monoscope.errors import MonoscopeError
 from monoscope.features.live import MAX_CHARS, LiveModel, TextTooLong
 from monoscope.features.store import SORTS, FeatureStore
 
-STATIC = {"style.css": (CSS, "text/css"), "app.js": (LIST_JS + LIVE_JS, "application/javascript")}
+STATIC = {"style.css": (CSS, "text/css"), "app.js": (LIVE_JS, "application/javascript")}
 
 
 def create_app(store: FeatureStore, live: LiveModel | None = None):

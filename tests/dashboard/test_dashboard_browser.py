@@ -129,18 +129,81 @@ def test_server_list_feature_page_and_live_text(browser, server, tmp_path):
     run_page(browser, tmp_path, local, steps)
 
 
+def on_disk(u: str) -> bool:
+    return urlparse(u).scheme in ("file", "data", "about", "blob")
+
+
 def test_static_dashboard_opens_from_disk_without_network(browser, tiny_run, tmp_path):
     index = tiny_run[0] / "dashboard" / "index.html"
     assert index.exists(), "the demo writes the dashboard"
 
     def steps(page):
         page.goto(index.as_uri())
+        page.wait_for_selector("body[data-ready]")
         assert page.locator("#feature-rows tr").count() > 0
         page.click("button[data-sort=max_act]")
         assert "max_act" in page.inner_text("#page-info")
         page.locator("#feature-rows a").first.click()
-        page.wait_for_load_state()
-        assert page.url.startswith("file://") and "/features/" in page.url
-        assert page.locator("#top-examples").count() == 1
+        page.wait_for_selector("body[data-ready] #top-examples")
+        assert page.url.startswith("file://") and "/feature.html#" in page.url
+        assert page.locator("#top-examples .ex").count() > 0
+        link = page.locator("#neighbours a").first  # another feature: same page, the hash changes
+        target = link.get_attribute("href").split("#")[1]
+        link.click()
+        page.wait_for_function(f"document.querySelector('h2').textContent === 'feature #{target}'")
+        page.goto(index.as_uri().replace("index.html", "feature.html#999999"))
+        page.wait_for_selector("body[data-ready]")
+        assert "not in this export" in page.inner_text("main")
 
-    run_page(browser, tmp_path, lambda u: urlparse(u).scheme in ("file", "data", "about"), steps)
+    run_page(browser, tmp_path, on_disk, steps)
+
+
+def test_static_pages_read_the_same_as_the_server(browser, server, tiny_run, tmp_path):
+    """One renderer per side (JS on disk, Python on the server), checked to say the same thing."""
+    base, store = server
+    index = tiny_run[0] / "dashboard" / "index.html"
+    alive = [r["id"] for r in store.list(sort="density", limit=3)]
+    parts = ["h2", "h2 + p", "#act-hist h3", "#logits", "#neighbours", "#corr-features", "#neurons"]
+    parts += ["#top-examples", "#quantiles"]
+
+    def steps(page):
+        for i in alive:
+            page.goto(f"{base}/feature/{i}")
+            theirs = [page.inner_text(p) for p in parts]
+            page.goto(index.as_uri().replace("index.html", f"feature.html#{i}"))
+            page.wait_for_selector("body[data-ready] #top-examples")
+            ours = [page.inner_text(p) for p in parts]
+            assert ours == theirs, i
+            hist = "#act-hist svg rect"
+            assert page.locator(hist).count() > 0
+
+    run_page(browser, tmp_path, lambda u: local(u) or on_disk(u), steps)
+
+
+def test_index_of_a_65536_latent_dictionary(browser, tmp_path):
+    """The size real SAEs have: the index opens, sorts and pages, a page opens; the time is printed (bench/
+    dashboard.py records it as a figure)."""
+    from monoscope.dashboard.static import write_dashboard
+    from monoscope.features.store import FeatureStore
+    from monoscope.features.synthetic import synthetic_store
+
+    n = 65_536
+    store = FeatureStore(synthetic_store(tmp_path / "store", n, top_k=1, quantile_examples=1))
+    index = write_dashboard(store, tmp_path / "dash", progress=False)
+    densest = store.list(sort="density", limit=1)[0]["id"]
+
+    def steps(page):
+        t0 = time.perf_counter()
+        page.goto(index.as_uri())
+        page.wait_for_selector("body[data-ready]")
+        print(f"index of {n} features drawn {time.perf_counter() - t0:.3f} s after navigation")
+        assert page.locator("#feature-rows tr").count() == 100
+        assert page.inner_text("#page-info").startswith(f"1–100 of {n}")
+        page.click("button[data-sort=density]")
+        assert page.locator("#feature-rows a").first.inner_text() == f"#{densest}"
+        page.click("#next")
+        assert page.inner_text("#page-info").startswith(f"101–200 of {n}")
+        page.locator("#feature-rows a").last.click()
+        page.wait_for_selector("body[data-ready] #top-examples .ex")
+
+    run_page(browser, tmp_path, on_disk, steps)
