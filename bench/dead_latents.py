@@ -44,7 +44,7 @@ def main() -> None:
             run.sae,
             tokens,
             cfg=EvalConfig(n_contexts=len(tokens)),
-            bos_id=run.dataset.bos_id,
+            positions=run.dataset.positions,
             progress=False,
         )
         print(

@@ -20,8 +20,8 @@ import torch
 from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
+from monoscope.sae.splice import check_splice
 from monoscope.steer.edits import check_features
-from monoscope.steer.splice import check_splice
 
 
 @dataclass

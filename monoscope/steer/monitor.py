@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
+from monoscope.data.positions import Positions
 from monoscope.errors import MonoscopeError
+from monoscope.sae.splice import check_splice
 from monoscope.steer.edits import check_features
-from monoscope.steer.splice import check_splice
 
 
 @dataclass
@@ -120,8 +121,19 @@ def _encode_subset(sae, x: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
 class Monitor:
     """Watches features of an SAE spliced at its hook (read-only: the model's output is not changed)."""
 
-    def __init__(self, model, sae, tokenizer, bos_id: int, cfg: MonitorConfig, hook: str | None = None):
+    def __init__(
+        self,
+        model,
+        sae,
+        tokenizer,
+        bos_id: int,
+        cfg: MonitorConfig,
+        hook: str | None = None,
+        positions: Positions | int | None = None,
+    ):
+        """`positions`: which count (a Dataset's `.positions`; default: none holding `bos_id`)."""
         self.hook = check_splice(model, sae, hook)
+        self.rule = Positions.of(bos_id if positions is None else positions)
         check_features(cfg.features, sae.d_sae)
         self.model, self.sae, self.tok, self.bos, self.cfg = model, sae, tokenizer, bos_id, cfg
         self.n_ctx = model.cfg.n_ctx
@@ -156,6 +168,7 @@ class Monitor:
             a = _encode_subset(self.sae, x.reshape(-1, x.shape[-1]).to(self.sae.W_dec.dtype), self.feats).view(
                 len(win), L - 1, -1
             )
+            a[~self.rule.mask(t)[:, 1:].to(a.device)] = float("-inf")  # BOS or separator tokens inside a document
             for r, (_, _, w) in enumerate(win):  # padding never counts
                 a[r, len(w) :] = float("-inf")
             mx = a.amax((0, 1)).tolist()
@@ -222,8 +235,9 @@ def monitor_files(
     cfg: MonitorConfig,
     emit: Callable[[dict], None],
     hook: str | None = None,
+    positions: Positions | int | None = None,
 ) -> dict:
     """Monitor documents read from files; bad inputs stop the run or are listed in the summary (cfg.on_error)."""
-    mon = Monitor(model, sae, tokenizer, bos_id, cfg, hook)
+    mon = Monitor(model, sae, tokenizer, bos_id, cfg, hook, positions)
     docs = iter_documents(paths, cfg.text_field, cfg.on_error, mon.summary.bad_inputs)
     return mon.run(docs, emit).to_dict()
