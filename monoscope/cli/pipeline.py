@@ -53,7 +53,8 @@ def register(sub) -> None:
         "--module-paths",
         default=None,
         help=(
-            "Hugging Face architectures without a built-in map: layers=PATH,embed=PATH,attn=PATH,mlp=PATH,mlp_down=PATH"
+            "Hugging Face architectures without a built-in map: layers=PATH,embed=PATH,attn=PATH,mlp=PATH,"
+            "mlp_down=PATH,final_norm=PATH (final_norm: logit effects)"
         ),
     )
     p.add_argument(
