@@ -9,7 +9,6 @@ unspliced and uncounted, as the SAE never saw them (SAELens's exclude_special_to
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
+from monoscope.models.hook_names import hook_name, parse_hook
 from monoscope.models.transformer import lm_loss
 
 
@@ -30,8 +30,8 @@ class EvalConfig:
 
 def ablation_hook(hook: str) -> str:
     """Which hook to zero for the 'zero-ablated' baseline: the MLP output for any MLP hook."""
-    m = re.match(r"^blocks\.(\d+)\.(mlp\.hook_(pre|post)|hook_mlp_out)$", hook)
-    return f"blocks.{m.group(1)}.hook_mlp_out" if m else hook
+    info = parse_hook(hook)
+    return hook_name("mlp_out", info.layer) if info.in_mlp else hook
 
 
 def check_compatible(model, sae, hook: str | None = None) -> str:

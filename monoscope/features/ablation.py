@@ -23,21 +23,14 @@ class AblationExample:
     acts: list  # the feature's activation at columns start, start+1, ...
 
 
-def _final_hook(model) -> str | None:
-    n = getattr(getattr(model, "cfg", None), "n_layers", None)
-    if n and hasattr(model, "ln_final") and hasattr(model, "W_U"):
-        return f"blocks.{n - 1}.hook_resid_post"
-    return None
-
-
 @torch.no_grad()
 def _logits_at(model, tokens: torch.Tensor, hooks, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """Logits at (rows, cols) only: the unembedding is applied to the positions asked for, not the whole batch."""
-    final = _final_hook(model)
-    if final is None:
+    u = model.unembed
+    if u is None:
         return model.run_with_hooks(tokens, fwd_hooks=hooks)[rows, cols]
-    _, cache = model.run_with_cache(tokens, names=[final], stop_early=True, fwd_hooks=hooks)
-    return model.W_U(model.ln_final(cache[final][rows, cols]))
+    _, cache = model.run_with_cache(tokens, names=[u.hook], stop_early=True, fwd_hooks=hooks)
+    return u.logits(cache[u.hook][rows, cols])
 
 
 @torch.no_grad()

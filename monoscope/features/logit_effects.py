@@ -1,44 +1,35 @@
 """Direct logit effects: a feature's decoder direction pushed through the rest of the model to the unembedding.
 
 For an MLP-neuron SAE (`blocks.L.mlp.hook_post`) the decoder row lives in neuron
-space: W_out maps it into the residual stream. A residual-stream hook
-(`hook_resid_*`, `hook_mlp_out`, `hook_attn_out`, `hook_embed`) is already
-there. The final LayerNorm is approximated as linear: centre, divide by a
-typical scale measured on real tokens, multiply by its weight; then W_U. This
-is the direct path only: later layers of a deeper model are not included.
+space: the MLP's output weights map it into the residual stream. A
+residual-stream hook (`hook_resid_*`, `hook_mlp_out`, `hook_attn_out`,
+`hook_embed`) is already there (`model.residual_path`). The final norm is
+approximated as linear: centre (LayerNorm; not RMSNorm), divide by a typical
+scale measured on real tokens, multiply by its weight; then the unembedding
+(`model.unembed`, the built-in GPT and every mapped Hugging Face causal LM).
+This is the direct path only: later layers of a deeper model are not included.
 """
 
 from __future__ import annotations
 
-import re
-
 import torch
-
-_MLP_POST = re.compile(r"^blocks\.(\d+)\.mlp\.hook_post$")
-_RESID = re.compile(
-    r"^(hook_embed|blocks\.\d+\.(hook_resid_pre|hook_resid_mid|hook_resid_post|hook_mlp_out|hook_attn_out))$"
-)
 
 
 def residual_directions(model, hook: str, W_dec: torch.Tensor) -> torch.Tensor | None:
     """Decoder rows [d_sae, d_in] as residual-stream directions [d_sae, d_model], or None when the hook has no
     linear path."""
-    m = _MLP_POST.match(hook)
-    if m and hasattr(model, "blocks"):
-        W_out = model.blocks[int(m.group(1))].mlp.W_out.weight  # [d_model, d_mlp]
-        return W_dec @ W_out.T
-    if _RESID.match(hook):
-        return W_dec
-    return None
+    path = model.residual_path(hook)
+    return None if path is None else path.apply(W_dec)
 
 
 @torch.no_grad()
 def typical_ln_scale(model, tokens: torch.Tensor) -> float | None:
-    """Mean scale the final LayerNorm divides by, on a batch of real tokens."""
-    if "ln_final.hook_scale" not in getattr(model, "hook_dict", {}):
+    """Mean scale the final norm divides by, on a batch of real tokens (None without an unembedding)."""
+    u = model.unembed
+    if u is None:
         return None
-    _, cache = model.run_with_cache(tokens, names=["ln_final.hook_scale"], stop_early=True)
-    return float(cache["ln_final.hook_scale"][:, 1:].mean())
+    _, cache = model.run_with_cache(tokens, names=[u.hook], stop_early=True)
+    return float(u.scale(cache[u.hook])[:, 1:].mean())
 
 
 @torch.no_grad()
@@ -46,18 +37,15 @@ def logit_effects(
     model, hook: str, W_dec: torch.Tensor, scale: float | None, k: int = 10, bins: int = 32, chunk: int = 1024
 ) -> dict | None:
     """Per feature: top-k and bottom-k token ids with effects, and a histogram of the effect on every token."""
-    if scale is None or not hasattr(model, "W_U") or not hasattr(model, "ln_final"):
+    u = model.unembed
+    if scale is None or u is None:
         return None
     dirs = residual_directions(model, hook, W_dec)
     if dirs is None:
         return None
-    w_ln = model.ln_final.w
-    W_U = model.W_U.weight  # [vocab, d_model]
     top_i, top_v, bot_i, bot_v, hists = [], [], [], [], []
     for s in range(0, dirs.shape[0], chunk):
-        d = dirs[s : s + chunk]
-        d = (d - d.mean(-1, keepdim=True)) / scale * w_ln
-        eff = d @ W_U.T  # [chunk, vocab]
+        eff = u.direct(dirs[s : s + chunk], scale)  # [chunk, vocab]
         v, i = eff.topk(k, dim=1)
         top_i.append(i), top_v.append(v)
         v, i = eff.topk(k, dim=1, largest=False)

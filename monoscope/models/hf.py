@@ -19,6 +19,7 @@ from monoscope.errors import MonoscopeError
 from monoscope.models.hf_arch import ARCH_SPECS, HOW_TO_MAP, ArchSpec, spec_for
 from monoscope.models.hooks import HookedModel, HookPoint
 from monoscope.models.transformer import lm_loss
+from monoscope.models.unembed import Unembed, describe_norm
 from monoscope.precision import autocast, check_device, resolve_dtype
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "vocab.txt")
@@ -154,6 +155,8 @@ class HFModel(HookedModel):
                 self._attach_output(p + "hook_attn_out", _module(block, a.attn))
             if a.resid_mid:
                 self._attach_input(p + "hook_resid_mid", _module(block, a.resid_mid))
+            if a.mlp_in or a.mlp:
+                self._attach_input(p + "mlp.hook_in", _module(block, a.mlp_in or a.mlp))
             if a.mlp_down:
                 self._attach_input(p + "mlp.hook_post", _module(block, a.mlp_down))
             if a.mlp:
@@ -167,6 +170,32 @@ class HFModel(HookedModel):
         module = _module(self.hf.base_model, path, self.hf)
         (self._attach_output if read == "output" else self._attach_input)(name, module)
         return self._hooks[name]
+
+    # ---- the model interface (HookedModel) ---------------------------------
+    @property
+    def unembed(self) -> Unembed | None:
+        """Final norm + output embeddings of a causal LM; None for encoders and for maps without `final_norm`."""
+        head = self.hf.get_output_embeddings() if self.causal and self.arch.final_norm else None
+        if head is None:
+            return None
+        norm = _module(self.hf.base_model, self.arch.final_norm, self.hf)
+        centre, w, b, eps = describe_norm(norm)
+        return Unembed(self.final_resid_hook, head.weight, head.bias, centre, w, b, eps, lambda x: head(norm(x)))
+
+    @property
+    def token_embedding(self) -> torch.Tensor | None:
+        emb = self.hf.get_input_embeddings()
+        return emb.weight if emb is not None else None
+
+    def mlp_output_weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self.mlp_hooks(layer)  # range and mapping check
+        layers = _module(self.hf.base_model, self.arch.layers, self.hf)
+        down = _module(layers[int(layer)], self.arch.mlp_down)
+        if isinstance(down, nn.Linear):
+            return down.weight.T, down.bias
+        if type(down).__name__ == "Conv1D":  # GPT-2's transposed linear: weight [in, out]
+            return down.weight, down.bias
+        raise MonoscopeError(f"mlp_down={self.arch.mlp_down!r} is a {type(down).__name__}, not a linear layer")
 
     # ---- forward -----------------------------------------------------------
     @property

@@ -4,8 +4,12 @@ Paths are module paths relative to the model's base (`model.base_model`:
 `transformer` for GPT-2, `model` for Llama, ...); per-layer paths are relative
 to one layer. A hook reads a module's *output*, except `mlp.hook_post` (the
 input of the MLP's down projection, i.e. the neurons after the nonlinearity,
-times the gate for gated MLPs), `hook_resid_pre` (a layer's input) and
-`hook_resid_mid` (the input of the second norm of a pre-norm block).
+times the gate for gated MLPs), `mlp.hook_in` (the input of the MLP: the
+normalised residual it reads), `hook_resid_pre` (a layer's input) and
+`hook_resid_mid` (the input of the second norm of a pre-norm block). The
+final norm (relative to the base model) and the output embeddings
+(`get_output_embeddings()`) give the unembedding; an architecture without
+`final_norm` has no logit effects.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ class ArchSpec:
     mlp: str = ""  # per layer: module whose output is hook_mlp_out
     mlp_down: str = ""  # per layer: module whose input is mlp.hook_post
     resid_mid: str = ""  # per layer: module whose input is hook_resid_mid (pre-norm blocks only)
+    mlp_in: str = ""  # per layer: module whose input is mlp.hook_in (default: the `mlp` module)
+    final_norm: str = ""  # the norm before the unembedding, relative to the base model (causal LMs)
 
     @classmethod
     def parse(cls, text: str) -> ArchSpec:
@@ -42,28 +48,23 @@ class ArchSpec:
         return cls(**kv)
 
 
-_LLAMA = ArchSpec(
-    layers="layers",
-    embed="embed_tokens",
-    attn="self_attn",
-    mlp="mlp",
-    mlp_down="mlp.down_proj",
-    resid_mid="post_attention_layernorm",
+# In the form `--module-paths` takes, so a user's own map reads like these.
+_LLAMA = ArchSpec.parse(
+    "layers=layers,embed=embed_tokens,attn=self_attn,mlp=mlp,mlp_down=mlp.down_proj,"
+    "resid_mid=post_attention_layernorm,final_norm=norm"
 )
-_BERT = ArchSpec(
-    layers="encoder.layer",
-    embed="embeddings.word_embeddings",
-    pos_embed="embeddings.position_embeddings",
-    attn="attention.output.dense",
-    mlp="output.dense",
-    mlp_down="output.dense",
+_BERT = ArchSpec.parse(
+    "layers=encoder.layer,embed=embeddings.word_embeddings,pos_embed=embeddings.position_embeddings,"
+    "attn=attention.output.dense,mlp=output.dense,mlp_down=output.dense,mlp_in=intermediate"
 )
 
 ARCH_SPECS: dict[str, ArchSpec] = {
-    "gpt2": ArchSpec(
-        layers="h", embed="wte", pos_embed="wpe", attn="attn", mlp="mlp", mlp_down="mlp.c_proj", resid_mid="ln_2"
+    "gpt2": ArchSpec.parse(
+        "layers=h,embed=wte,pos_embed=wpe,attn=attn,mlp=mlp,mlp_down=mlp.c_proj,resid_mid=ln_2,final_norm=ln_f"
     ),
-    "gpt_neox": ArchSpec(layers="layers", embed="embed_in", attn="attention", mlp="mlp", mlp_down="mlp.dense_4h_to_h"),
+    "gpt_neox": ArchSpec.parse(
+        "layers=layers,embed=embed_in,attn=attention,mlp=mlp,mlp_down=mlp.dense_4h_to_h,final_norm=final_layer_norm"
+    ),
     "llama": _LLAMA,
     "mistral": _LLAMA,
     "qwen2": _LLAMA,
@@ -76,7 +77,7 @@ ARCH_SPECS: dict[str, ArchSpec] = {
 
 HOW_TO_MAP = (
     "name the module paths yourself: HFModel.load(folder, arch=ArchSpec.parse('layers=h,embed=wte,attn=attn,"
-    "mlp=mlp,mlp_down=mlp.c_proj')) or `--module-paths layers=...,embed=...` on the command line "
+    "mlp=mlp,mlp_down=mlp.c_proj,final_norm=ln_f')) or `--module-paths layers=...,embed=...` on the command line "
     "(paths relative to model.base_model; per-layer paths relative to one block)"
 )
 

@@ -18,6 +18,7 @@ from torch import nn
 from monoscope.errors import MonoscopeError
 from monoscope.io import load_tensors, read_json, save_tensors, write_json
 from monoscope.models.hooks import HookedModel, HookPoint
+from monoscope.models.unembed import Unembed
 
 
 @dataclass
@@ -100,11 +101,12 @@ class MLP(nn.Module):
         self.W_in = nn.Linear(cfg.d_model, cfg.d_mlp)
         self.W_out = nn.Linear(cfg.d_mlp, cfg.d_model)
         self.act = F.gelu if cfg.act_fn == "gelu" else F.relu
+        self.hook_in = HookPoint()  # what the MLP reads: the normalised residual (a transcoder's input)
         self.hook_pre = HookPoint()
         self.hook_post = HookPoint()  # the MLP neurons after the nonlinearity
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.W_out(self.hook_post(self.act(self.hook_pre(self.W_in(x)))))
+        return self.W_out(self.hook_post(self.act(self.hook_pre(self.W_in(self.hook_in(x))))))
 
 
 class Block(nn.Module):
@@ -170,6 +172,21 @@ class GPT(HookedModel):
         if return_type == "loss":
             return lm_loss(logits, tokens)
         return logits
+
+    # ---- the model interface (HookedModel) ---------------------------------
+    @property
+    def unembed(self) -> Unembed:
+        ln, U = self.ln_final, self.W_U
+        return Unembed(self.final_resid_hook, U.weight, U.bias, True, ln.w, ln.b, ln.eps, lambda x: U(ln(x)))
+
+    @property
+    def token_embedding(self) -> torch.Tensor:
+        return self.W_E.weight
+
+    def mlp_output_weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self.mlp_hooks(layer)  # range check
+        lin = self.blocks[int(layer)].mlp.W_out
+        return lin.weight.T, lin.bias
 
     # ---- files -------------------------------------------------------------
     def save(self, folder: Path | str) -> None:

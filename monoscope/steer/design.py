@@ -45,9 +45,10 @@ class _Stop(Exception):
 
 
 def _embed_table(model) -> torch.Tensor:
-    if not hasattr(model, "W_E"):
-        raise MonoscopeError("input design needs the built-in GPT (a token embedding W_E and hook_embed)")
-    return model.W_E.weight
+    W_E = model.token_embedding
+    if W_E is None or "hook_embed" not in model.hook_dict:
+        raise MonoscopeError("input design needs a token embedding table and hook_embed; this model has neither")
+    return W_E
 
 
 def _pre_at_hook(

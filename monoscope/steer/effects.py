@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import re
-
 import torch
 
 from monoscope.errors import MonoscopeError
@@ -54,20 +52,6 @@ def _corr(a: torch.Tensor, b: torch.Tensor) -> float | None:
     return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
 
 
-def _to_residual(model, hook: str) -> tuple[torch.Tensor | None, torch.Tensor | None, str]:
-    """(W [d_in, d_model] or None for identity, bias or None, the hook holding the layer's output)."""
-    m = re.fullmatch(r"blocks\.(\d+)\.mlp\.hook_post", hook)
-    if m:
-        lin = model.blocks[int(m.group(1))].mlp.W_out
-        return lin.weight.T, lin.bias, f"blocks.{m.group(1)}.hook_mlp_out"
-    if re.fullmatch(r"blocks\.\d+\.hook_(mlp_out|attn_out|resid_pre|resid_mid|resid_post)", hook):
-        return None, None, hook
-    raise MonoscopeError(
-        f"contributions need a hook that writes the residual stream linearly (mlp.hook_post, hook_mlp_out, "
-        f"hook_attn_out, hook_resid_*), not {hook}"
-    )
-
-
 @torch.no_grad()
 def feature_contributions(
     model, sae, tokens: torch.Tensor, feature: int, hook: str | None = None, position: int | None = None, top: int = 10
@@ -79,16 +63,25 @@ def feature_contributions(
     """
     hook = check_splice(model, sae, hook)
     check_features([feature], sae.d_sae)
-    if not all(hasattr(model, a) for a in ("blocks", "ln_final", "W_U")):
-        raise MonoscopeError("logit attribution needs the built-in GPT (blocks, ln_final, W_U)")
-    W, b, out_hook = _to_residual(model, hook)
+    u = model.unembed
+    if u is None:
+        raise MonoscopeError(
+            f"logit attribution needs next-token logits over a vocabulary; {type(model).__name__} "
+            f"({getattr(model.cfg, 'architecture', 'model')}) has no unembedding"
+        )
+    path = model.residual_path(hook)
+    if path is None:
+        raise MonoscopeError(
+            f"contributions need a hook that writes the residual stream linearly (mlp.hook_post, hook_mlp_out, "
+            f"hook_attn_out, hook_resid_*, hook_embed), not {hook}"
+        )
+    out_hook, b, lin = path.out, path.b, path.apply
     t = tokens.reshape(1, -1)
-    last = f"blocks.{len(model.blocks) - 1}.hook_resid_post"
-    logits, cache = model.run_with_cache(t, names=[hook, out_hook, last, "ln_final.hook_scale"])
+    last = u.hook
+    logits, cache = model.run_with_cache(t, names=[hook, out_hook, last])
     x = cache[hook][0].to(sae.W_dec.dtype)  # [T, d_in]
     f = sae.encode(x)
     err = x - sae.decode(f)
-    lin = (lambda v: v @ W) if W is not None else (lambda v: v)
     T = t.shape[1]
     if position is None:
         position = int(f[1:, feature].argmax()) + 1 if T > 1 else 0
@@ -103,14 +96,13 @@ def feature_contributions(
     real_out = cache[out_hook][0]
     layer_gap = (all_out + bias_out + err_out - real_out).abs().max()
 
-    scale = cache["ln_final.hook_scale"][0]  # [T, 1], frozen at its clean value
-    ln, U = model.ln_final, model.W_U
+    scale = u.scale(cache[last][0])  # [T, 1], frozen at its clean value
 
-    def dla(v):  # direct path through the frozen final LayerNorm and the unembedding, no biases
-        return ((v - v.mean(-1, keepdim=True)) / scale * ln.w) @ U.weight.T
+    def dla(v):  # direct path through the frozen final norm and the unembedding, no biases
+        return u.direct(v, scale)
 
     other = cache[last][0] - real_out  # everything else in the final residual stream
-    const = ln.b @ U.weight.T + U.bias
+    const = u.constant()
     feat_logits = dla(feat_out)
     total = dla(all_out) + dla(bias_out) + dla(err_out) + dla(other) + const
     logit_gap = (total - logits[0]).abs().max()

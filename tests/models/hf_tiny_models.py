@@ -55,8 +55,16 @@ def tiny_config(family: str, vocab: int):
             max_position_embeddings=64,
             **small,
         )
-    if family in ("llama", "mistral", "qwen2"):
-        klass = {"llama": T.LlamaConfig, "mistral": T.MistralConfig, "qwen2": T.Qwen2Config}[family]
+    if family in ("llama", "mistral", "qwen2", "qwen3", "gemma", "olmo"):
+        klass = {
+            "llama": T.LlamaConfig,
+            "mistral": T.MistralConfig,
+            "qwen2": T.Qwen2Config,
+            "qwen3": T.Qwen3Config,
+            "gemma": T.GemmaConfig,
+            "olmo": T.OlmoConfig,
+        }[family]
+        extra = {"head_dim": 16} if family in ("gemma", "qwen3") else {}
         return klass(
             hidden_size=32,
             num_hidden_layers=2,
@@ -65,6 +73,7 @@ def tiny_config(family: str, vocab: int):
             intermediate_size=64,
             max_position_embeddings=64,
             **small,
+            **extra,
         )
     if family == "bert":
         return T.BertConfig(
@@ -89,4 +98,41 @@ def save_tiny(family: str, folder: Path) -> Path:
     model = klass.from_config(cfg) if klass is T.AutoModelForCausalLM else klass(cfg)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
+    return folder
+
+
+RUN_TEXT = [
+    "the quick brown fox jumps over the lazy dog. " * 3,
+    "def f(x):\n    return x + 1\n" * 4,
+    "hello world, hello monoscope. " * 5,
+]
+
+
+def save_tiny_run(family: str, folder: Path, hook: str = "blocks.0.mlp.hook_post", d_sae: int = 32) -> Path:
+    """A run folder on a tiny HF model: model/ (save_tiny), data/ (data-hf from text files), sae/ (a random ReLU SAE
+    on `hook`, its encoder tied to the decoder so that about half its features fire)."""
+    import torch
+
+    from monoscope.data.hf import HFDataConfig, build_hf_dataset
+    from monoscope.models import load_model
+    from monoscope.sae import SAEConfig, make_sae, save_sae
+
+    model_dir = save_tiny(family, folder / "model")
+    texts = folder / "texts"
+    texts.mkdir(parents=True)
+    for i in range(12):
+        (texts / f"{i}.txt").write_text(RUN_TEXT[i % 3] + f" number {i}.")
+    cfg = HFDataConfig(str(texts), str(model_dir), n_ctx=24, val_fraction=0.25)
+    build_hf_dataset(folder / "data", cfg, progress=False)
+    model = load_model(model_dir)
+    _, cache = model.run_with_cache(torch.zeros(1, 2, dtype=torch.long), names=[hook], stop_early=True)
+    d_in = cache[hook].shape[-1]
+    meta = {"hook_name": hook, "model_path": str(model_dir), "dataset_path": str(folder / "data")}
+    torch.manual_seed(0)
+    sae = make_sae(SAEConfig("relu", d_in, d_sae, metadata=meta))
+    with torch.no_grad():
+        sae.W_enc.copy_(sae.W_dec.T)
+        sae.b_enc.zero_()
+        sae.b_dec.zero_()
+    save_sae(sae, folder / "sae")
     return folder

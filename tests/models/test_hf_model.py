@@ -119,3 +119,47 @@ def test_module_hook_by_path(folders):
     torch.testing.assert_close(c["ln_f"], ref)
     with pytest.raises(MonoscopeError, match="unknown hook point"):
         m.run_with_cache(toks, names=["blocks.9.hook_resid_post"])
+
+
+CAUSAL = [f for f in FAMILIES if f != "bert"] + ["qwen3", "gemma", "olmo"]  # the last three: other final norms
+
+
+@pytest.fixture(scope="module")
+def causal_folders(folders, tmp_path_factory):
+    root = tmp_path_factory.mktemp("hf_more")
+    return {f: folders[f] if f in folders else save_tiny(f, root / f) for f in CAUSAL}
+
+
+@pytest.mark.parametrize("family", CAUSAL)
+def test_unembedding_and_residual_paths_match_the_forward_pass(causal_folders, family):
+    """What logit effects and attribution read (models/unembed.py, HookedModel.residual_path), checked against the
+    logits and hook values transformers computes."""
+    m = load_model(causal_folders[family])
+    toks = torch.randint(0, m.cfg.vocab_size, (2, 9), generator=torch.Generator().manual_seed(3))
+    logits, c = m.run_with_cache(toks)
+    u = m.unembed
+    assert u.hook == m.final_resid_hook == "blocks.1.hook_resid_post"
+    resid = c[u.hook]
+    torch.testing.assert_close(u.logits(resid), logits)
+    # the norm made linear with its scale frozen at the real one gives the real logits back
+    torch.testing.assert_close(u.direct(resid, u.scale(resid)) + u.constant(), logits, atol=1e-4, rtol=1e-4)
+    layers = m.hf.base_model.get_submodule(m.arch.layers)
+    for L in range(m.cfg.n_layers):
+        h = m.mlp_hooks(L)
+        torch.testing.assert_close(layers[L].get_submodule(m.arch.mlp)(c[h.input]), c[h.out])
+        path = m.residual_path(h.post)
+        bias = path.b if path.b is not None else 0.0
+        torch.testing.assert_close(path.apply(c[h.post]) + bias, c[h.out], atol=1e-5, rtol=1e-4)
+    assert m.token_embedding.shape == (m.cfg.vocab_size, m.cfg.d_model)
+
+
+def test_encoder_has_no_unembedding(folders):
+    m = load_model(folders["bert"])
+    assert m.unembed is None  # no next-token logits: logit effects and attribution are skipped
+    toks = torch.randint(0, m.cfg.vocab_size, (1, 7), generator=torch.Generator().manual_seed(4))
+    _, c = m.run_with_cache(toks)
+    layer = m.hf.base_model.get_submodule(m.arch.layers)[0]
+    h = m.mlp_hooks(0)
+    torch.testing.assert_close(layer.output.dense(layer.intermediate(c[h.input])), c[h.out])
+    with pytest.raises(MonoscopeError, match="out of range"):
+        m.mlp_hooks(5)

@@ -10,6 +10,7 @@ REQUIRED = [
     "blocks.{L}.hook_resid_pre",
     "blocks.{L}.attn.hook_pattern",
     "blocks.{L}.hook_attn_out",
+    "blocks.{L}.mlp.hook_in",
     "blocks.{L}.mlp.hook_pre",
     "blocks.{L}.mlp.hook_post",
     "blocks.{L}.hook_mlp_out",
@@ -42,6 +43,35 @@ def test_residual_stream_is_sum_of_writes(model):
         assert torch.allclose(post, pre + c[f"blocks.{L}.hook_attn_out"] + c[f"blocks.{L}.hook_mlp_out"], atol=1e-5)
     assert torch.allclose(c["blocks.0.hook_resid_pre"], c["hook_embed"] + c["hook_pos_embed"], atol=1e-6)
     assert torch.allclose(c["blocks.0.hook_resid_post"], c["blocks.1.hook_resid_pre"])
+
+
+def test_model_interface(model):
+    """Unembedding, MLP hooks and residual paths: what logit effects and attribution read, checked on the real
+    forward pass."""
+    t = toks()
+    logits, c = model.run_with_cache(t)
+    u = model.unembed
+    assert u.hook == model.final_resid_hook == "blocks.1.hook_resid_post"
+    resid = c[u.hook]
+    assert torch.equal(u.logits(resid), logits)
+    assert torch.equal(u.scale(resid), c["ln_final.hook_scale"])
+    torch.testing.assert_close(u.direct(resid, u.scale(resid)) + u.constant(), logits)
+    for L in range(2):
+        h = model.mlp_hooks(L)
+        assert (h.input, h.pre, h.post, h.out) == tuple(
+            f"blocks.{L}.{s}" for s in ("mlp.hook_in", "mlp.hook_pre", "mlp.hook_post", "hook_mlp_out")
+        )
+        torch.testing.assert_close(c[h.input], model.blocks[L].ln2(c[f"blocks.{L}.hook_resid_mid"]))
+        path = model.residual_path(h.post)
+        assert path.out == h.out
+        torch.testing.assert_close(path.apply(c[h.post]) + path.b, c[h.out])
+        assert model.residual_path(f"blocks.{L}.hook_attn_out").W is None
+        assert model.residual_path(f"blocks.{L}.attn.hook_pattern") is None
+    assert model.token_embedding.shape == (64, 32) and model.hook_info("hook_embed").in_residual
+    with pytest.raises(MonoscopeError, match="out of range"):
+        model.mlp_hooks(2)
+    with pytest.raises(MonoscopeError, match="unknown hook point"):
+        model.residual_path("blocks.7.hook_mlp_out")
 
 
 def test_stop_early_matches_full_run(model):
