@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 
-.PHONY: demo test install dev browser clean
+.PHONY: demo test bench install dev browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ browser:
 
 demo: $(VENV)/.installed
 	$(BIN)/monoscope demo --out runs/demo
+
+# Every bench/*.py with its defaults on runs/demo (after `make demo`); figures appended to bench/results.jsonl.
+DEVICE ?= cpu
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/run_all.py --device $(DEVICE)
 
 test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check .

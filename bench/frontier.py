@@ -8,27 +8,29 @@ construction (k), so FVU is compared at equal L0. BatchTopK is scored as it runs
 after training, a JumpReLU with the threshold each library saves (ours is
 recalibrated on the final weights, SAELens's is its running mean), and also as
 trained (top k·B over the held-out set as one batch: `*_batch` keys).
-Prints one JSON line per case:
-  {"case", "fvu_ours", "fvu_saelens", "l0_ours", "l0_saelens", "fvu_ratio", ...}
+One figure per case: our held-out FVU against SAELens's (`ratio` < 1: ours
+reconstructs better), L0 of both beside it.
 
-    python bench/frontier.py [--acts runs/demo/acts/blocks.0.mlp.hook_post] [--steps 150]
+    python bench/frontier.py [--run runs/demo] [--steps 150]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 import warnings
 
+import common
 import torch
 
 warnings.filterwarnings("ignore")
 
 CASES = {"topk_k16_2048": ("topk", 2048, 16), "batchtopk_k16_2048": ("batchtopk", 2048, 16)}
+QUICK = {"topk_k8_256": ("topk", 256, 8), "batchtopk_k8_256": ("batchtopk", 256, 8)}
 
 
-def saelens_trainer(arch: str, d_in: int, d_sae: int, k: int, steps: int, batch: int, lr: float, dead_window: int):
+def saelens_trainer(
+    arch: str, d_in: int, d_sae: int, k: int, steps: int, batch: int, lr: float, dead_window: int, device: str
+):
     from sae_lens.config import SAETrainerConfig
     from sae_lens.saes.batchtopk_sae import BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig
     from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
@@ -39,7 +41,7 @@ def saelens_trainer(arch: str, d_in: int, d_sae: int, k: int, steps: int, batch:
         if arch == "topk"
         else (BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig)
     )
-    sae = cls(cfg_cls(d_in=d_in, d_sae=d_sae, k=k))
+    sae = cls(cfg_cls(d_in=d_in, d_sae=d_sae, k=k, device=device))
     tr = SAETrainer(
         SAETrainerConfig(
             total_training_samples=steps * batch,
@@ -47,6 +49,7 @@ def saelens_trainer(arch: str, d_in: int, d_sae: int, k: int, steps: int, batch:
             lr=lr,
             lr_end=lr,
             dead_feature_window=dead_window,
+            device=device,
         ),
         sae,
         iter(()),
@@ -77,18 +80,25 @@ def main() -> None:
     from monoscope.activations import ActivationStore
     from monoscope.sae import SAEConfig, SAETrainer, TrainConfig
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--acts", default="runs/demo/acts/blocks.0.mlp.hook_post")
+    ap = common.parser(__doc__)
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--cases", default=None, help=f"comma-separated, of {', '.join(CASES)}")
     a = ap.parse_args()
-    store = ActivationStore(a.acts)
-    data = store.sample(a.steps * a.batch + 16384, seed=123) * store.norm_scale
+    common.check_device(a.device)
+    table = QUICK if a.quick else CASES
+    if a.quick:
+        a.steps, a.batch = 5, 256
+    names = a.cases.split(",") if a.cases else list(table)
+    if any(n not in table for n in names):
+        common.fail(f"unknown case in {a.cases}; known: {', '.join(table)}")
+    store = ActivationStore(common.hook_store(a.run))
+    rec = common.Recorder("frontier", a)
+    data = (store.sample(a.steps * a.batch + 16384, seed=123) * store.norm_scale).to(a.device)
     train, held = data[: a.steps * a.batch], data[a.steps * a.batch :]
-    for name in a.cases.split(","):
-        arch, d_sae, k = CASES[name]
+    for name in names:
+        arch, d_sae, k = table[name]
         torch.manual_seed(0)
         ours = SAETrainer(
             TrainConfig(
@@ -99,10 +109,13 @@ def main() -> None:
                 dead_window=16 * a.batch,
                 auxk_coef=0.125,
                 resample_at=(),
+                device=a.device,
             ),
             sample_fn=lambda n, seed: train[:n],
         )
-        theirs, sae_l = saelens_trainer(arch, store.d_in, d_sae, k, a.steps, a.batch, a.lr, dead_window=16)
+        theirs, sae_l = saelens_trainer(
+            arch, store.d_in, d_sae, k, a.steps, a.batch, a.lr, dead_window=16, device=a.device
+        )
         t = {"ours": 0.0, "saelens": 0.0}
         for s in range(a.steps):
             x = train[s * a.batch : (s + 1) * a.batch]
@@ -130,21 +143,22 @@ def main() -> None:
             fs, ls = fvu_l0(sae_l.encode, sae_l.decode, held)
         ours.sae.eval()
         fo, lo = fvu_l0(ours.sae.encode, ours.sae.decode, held)
-        row.update(
-            {
-                "fvu_ours": round(fo, 4),
-                "fvu_saelens": round(fs, 4),
-                "l0_ours": round(lo, 2),
-                "l0_saelens": round(ls, 2),
-                "fvu_ratio": round(fo / fs, 3),
-                "steps": a.steps,
-                "batch": a.batch,
-                "lr": a.lr,
-                "train_s_ours": round(t["ours"], 1),
-                "train_s_saelens": round(t["saelens"], 1),
-            }
+        row.pop("case")
+        rec.figure(
+            f"{name} held-out FVU",
+            fo,
+            "FVU",
+            "SAELens",
+            fs,
+            l0_ours=round(lo, 2),
+            l0_saelens=round(ls, 2),
+            steps=a.steps,
+            batch=a.batch,
+            lr=a.lr,
+            train_s_ours=round(t["ours"], 1),
+            train_s_saelens=round(t["saelens"], 1),
+            **row,
         )
-        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,94 +1,97 @@
-"""Harvest throughput against a plain forward pass on the demo model.
+"""Harvest throughput against a forward pass that stops at the same hook (the honest peer).
 
-Prints one JSON line: harvest tokens/s, plain forward (logits) tokens/s over the
-same contexts and batch size, and their ratio `ratio_vs_forward`; also the ratio
-against a forward pass that stops at the hook and stores nothing
-(`ratio_vs_forward_to_hook`), which isolates the cost of writing the store. Each is the
-best of `--repeats` alternating runs, since the machine is shared and noisy.
+Both run over the same training contexts with the same batch size; the peer
+runs the model to the hook and stores nothing, so `ratio` = harvest tokens/s ÷
+peer tokens/s is the share of the forward pass's speed left after writing the
+store (vectors, trace-back index, statistics). A full forward pass (logits) is
+reported beside it for scale. Each is the best of `--repeats` alternating runs,
+since the machine is shared and noisy.
 
-    python bench/harvest.py --model /tmp/rd/model --data /tmp/rd/data
+    python bench/harvest.py [--run runs/demo] [--dtype float32|float16] [--device cpu|cuda]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
+import common
 import torch
-
-from monoscope.activations import HarvestConfig, harvest
-from monoscope.data import Dataset
-from monoscope.models import load_model
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="/tmp/rd/model")
-    ap.add_argument("--data", default="/tmp/rd/data")
-    ap.add_argument("--hook", default="blocks.0.mlp.hook_post")
-    ap.add_argument("--contexts", type=int, default=1024)
+    ap = common.parser(__doc__)
+    ap.add_argument("--hook", default=None, help="hook point (default: the demo store's)")
+    ap.add_argument("--contexts", type=int, default=2048)
     ap.add_argument("--batch-contexts", type=int, default=64)
-    ap.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="store dtype")
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
-    model, ds = load_model(a.model), Dataset(a.data)
-    tokens = ds.split("train").tokens[: a.contexts]
+    common.check_device(a.device)
+    run = common.run_folder(a.run, "model", "data")
+    from monoscope.activations import ActivationStore, HarvestConfig, harvest
+    from monoscope.data import Dataset
+    from monoscope.models import load_model
+
+    hook = a.hook or ActivationStore(common.hook_store(run)).hook
+    model, ds = load_model(run / "model", a.device), Dataset(run / "data")
+    contexts = 32 if a.quick else a.contexts
+    tokens = ds.split("train").tokens[:contexts]
     n_tok = tokens.numel()
     tmp = Path(tempfile.mkdtemp(prefix="bench_harvest_"))
+    sync = torch.cuda.synchronize if a.device.startswith("cuda") else lambda: None
 
     @torch.no_grad()
-    def forward() -> float:
+    def forward(**kw) -> float:
+        sync()
         t0 = time.perf_counter()
         for i in range(0, len(tokens), a.batch_contexts):
-            model(tokens[i : i + a.batch_contexts])
-        return n_tok / (time.perf_counter() - t0)
-
-    @torch.no_grad()
-    def forward_to_hook() -> float:  # the stricter peer: the same early-stopped pass, nothing stored
-        t0 = time.perf_counter()
-        for i in range(0, len(tokens), a.batch_contexts):
-            model.run_with_cache(tokens[i : i + a.batch_contexts], names=[a.hook], stop_early=True)
+            t = tokens[i : i + a.batch_contexts].to(a.device)
+            model.run_with_cache(t, names=[hook], stop_early=True) if kw else model(t)
+        sync()
         return n_tok / (time.perf_counter() - t0)
 
     def harvest_once() -> float:
         out = tmp / "acts"
         shutil.rmtree(out, ignore_errors=True)
         cfg = HarvestConfig(
-            hook=a.hook, max_tokens=a.contexts * (tokens.shape[1] - 1), batch_contexts=a.batch_contexts, dtype=a.dtype
+            hook=hook,
+            max_tokens=len(tokens) * (tokens.shape[1] - 1),
+            batch_contexts=a.batch_contexts,
+            dtype=a.dtype,
+            device=a.device,
         )
         t0 = time.perf_counter()
         store = harvest(model, ds, out, cfg, progress=False)
         dt = time.perf_counter() - t0
-        assert store.count > 0
+        if store.count == 0:
+            common.fail("harvest wrote no vectors")
         return n_tok / dt
 
     try:
-        forward()  # warm-up
+        forward(), forward(to_hook=True)  # warm-up
         fw, fh, hv = [], [], []
-        for _ in range(a.repeats):
+        for _ in range(1 if a.quick else a.repeats):
             fw.append(forward())
-            fh.append(forward_to_hook())
+            fh.append(forward(to_hook=True))
             hv.append(harvest_once())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(
-        json.dumps(
-            {
-                "figure": "ratio_vs_forward",
-                "ratio_vs_forward": round(max(hv) / max(fw), 3),
-                "ratio_vs_forward_to_hook": round(max(hv) / max(fh), 3),
-                "harvest_tokens_per_s": round(max(hv)),
-                "forward_tokens_per_s": round(max(fw)),
-                "tokens": n_tok,
-                "hook": a.hook,
-                "dtype": a.dtype,
-                "threads": torch.get_num_threads(),
-            }
-        )
+    rec = common.Recorder("harvest", a)
+    rec.figure(
+        f"harvest {a.dtype}",
+        max(hv),
+        "tokens/s",
+        "forward to the hook",
+        max(fh),
+        full_forward_tokens_per_s=round(max(fw)),
+        ratio_vs_full_forward=round(max(hv) / max(fw), 3),
+        tokens=n_tok,
+        hook=hook,
+        store_dtype=a.dtype,
+        d_model=getattr(model.cfg, "d_model", None),
     )
 
 

@@ -1,44 +1,36 @@
 """Figures for steering through an SAE on the demo model (runs/demo, from `make demo`, by default).
 
 Prints one JSON line per figure:
-- `splice_fidelity`: max |logits(spliced with error term, no edits) - clean logits| over validation contexts
-  (and the same without the error term, for scale).
-- `domain_steering` (one line per domain): the share of generated tokens judged in the domain
+- `splice fidelity`: max |logits(spliced with error term, no edits) - clean logits| over validation contexts,
+  against the same without the error term (the ratio says how much of the SAE's error the term takes back).
+- `domain steering <domain>` (one line per domain the corpus and monoscope.steer.domains both know): the
+  share of generated tokens judged in the domain
   (monoscope.steer.domains: CJK Unicode blocks; base64 = runs of >= 16 [A-Za-z0-9+/=] chars mixing digits/'+/'
   and letters; hex = runs of >= 8 hex digits) over N prompts, baseline vs with the domain's feature clamped to
   `--clamp` x its max activation (error term kept), same sampling seed per prompt.
   Prompts: the first `--prompt-tokens` tokens of validation documents of the python and prose domains.
-- `design_vs_corpus` (one line per domain feature): GCG-style designed sequence activation vs the best
-  example in all validation contexts.
+- `design vs corpus <domain>` (one line per domain feature): GCG-style designed sequence activation vs the
+  best example in all validation contexts.
 Writes domain_steering.png and figures.json to --out.
 
-    python bench/steer.py --sae runs/demo --out /tmp/steer_figures
+    python bench/steer.py [--run runs/demo] [--out bench/out/steer] [--device cpu|cuda]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
+import common
 import torch
-
-from monoscope.io import write_json
-from monoscope.run import load_run
-from monoscope.steer import Edit, steer, steering
-from monoscope.steer.design import DesignConfig, design_inputs
-from monoscope.steer.domains import find_domain_features, tokens_in_domain
-from monoscope.steer.generate import SampleConfig, sample
-from monoscope.steer.scan import best_corpus_example, feature_max_acts
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sae", default="runs/demo")
-    ap.add_argument("--out", default="/tmp/steer_figures")
-    ap.add_argument("--domains", default="cjk,base64,hex")
-    ap.add_argument("--features", default=None, help="skip the search: cjk=698,base64=1504")
+    ap = common.parser(__doc__)
+    ap.add_argument("--out", default=str(common.ROOT / "bench" / "out" / "steer"))
+    ap.add_argument("--domains", default=None, help="comma-separated (default: every judged domain of the corpus)")
+    ap.add_argument("--features", default=None, help="skip the search: domain=feature,...")
     ap.add_argument("--search-contexts", type=int, default=800, help="train contexts used to find domain features")
     ap.add_argument("--prompts", type=int, default=24)
     ap.add_argument("--prompt-tokens", type=int, default=8)
@@ -47,41 +39,60 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--design-steps", type=int, default=60)
     a = ap.parse_args()
-    run = load_run(a.sae)
+    common.check_device(a.device)
+    run = common.open_run(a.run, a.device)
+    from monoscope.io import write_json
+    from monoscope.steer import Edit, steer, steering
+    from monoscope.steer.design import DesignConfig, design_inputs
+    from monoscope.steer.domains import JUDGED, find_domain_features, tokens_in_domain
+    from monoscope.steer.generate import SampleConfig, sample
+    from monoscope.steer.scan import best_corpus_example, feature_max_acts
+
+    if a.quick:
+        a.search_contexts, a.prompts, a.new_tokens, a.design_steps = 10**6, 2, 8, 3  # the tiny split is all searched
     model, sae, ds, hook = run.model, run.sae, run.dataset, run.hook
     val = ds.split("val").tokens
     figures = []
+    rec = common.Recorder("steer", a)
 
-    def emit(rec):
-        print(json.dumps(rec), flush=True)
-        figures.append(rec)
+    def emit(figure, value, unit, peer=None, peer_value=None, ratio=None, **details):
+        figures.append(rec.figure(figure, value, unit, peer, peer_value, ratio, **details))
 
     # 1. splice fidelity
     with torch.no_grad():
-        toks = val[:64]
+        toks = val[:64].to(a.device)
         clean = model(toks)
         with steer(model, sae, [], hook, error_term=True):
             err = (model(toks) - clean).abs().max().item()
         with steer(model, sae, [], hook, error_term=False):
             bare = (model(toks) - clean).abs().max().item()
     emit(
-        {
-            "figure": "splice_fidelity",
-            "max_abs_logit_diff_with_error_term": err,
-            "max_abs_logit_diff_without_error_term": bare,
-            "contexts": len(toks),
-            "tolerance": 1e-5,
-            "within_tolerance": err <= 1e-5,
-        }
+        "splice fidelity",
+        err,
+        "max |logit diff| with error term",
+        "without error term",
+        bare,
+        contexts=len(toks),
+        tolerance=1e-5,
+        within_tolerance=err <= 1e-5,
     )
 
     # 2. domain steering
-    domains = a.domains.split(",")
-    if a.features:
+    have = {d["domain"] for d in ds.docs}
+    domains = a.domains.split(",") if a.domains else [d for d in JUDGED if d in have]
+    if not domains:
+        print(json.dumps({"note": f"the corpus has none of the judged domains {JUDGED}; no steering figures"}))
+    if not domains:
+        feats = {}
+    elif a.features:
         feats = {k: int(v) for k, v in (kv.split("=") for kv in a.features.split(","))}
     else:
         t0 = time.time()
         found = find_domain_features(model, sae, hook, ds, "train", a.search_contexts)
+        missing = [d for d in domains if d not in found]
+        if missing:
+            print(json.dumps({"note": f"no text of {', '.join(missing)} in the first {a.search_contexts} contexts"}))
+            domains = [d for d in domains if d in found]
         feats = {d: found[d].feature for d in domains}
         print(
             json.dumps(
@@ -100,12 +111,16 @@ def main() -> None:
             ),
             flush=True,
         )
-    max_acts = feature_max_acts(model, sae, hook, val[:256], ds.bos_id)
-    src = [d for d in ds.docs if d["split"] == "val" and d["domain"] in ("python", "prose")]
-    src = sorted(src, key=lambda d: (d["domain"], d["id"]))
-    per = {dom: [d for d in src if d["domain"] == dom] for dom in ("python", "prose")}
-    picked = [x for pair in zip(per["python"], per["prose"]) for x in pair][: a.prompts]
+    max_acts = feature_max_acts(model, sae, hook, val[:256].to(a.device), ds.positions)
+    # prompts: validation documents of the domains that are not judged, taken in turn from each
+    per: dict[str, list[dict]] = {}
+    for d in sorted(ds.docs, key=lambda d: (d["domain"], d["id"])):
+        if d["split"] == "val" and d["domain"] not in JUDGED:
+            per.setdefault(d["domain"], []).append(d)
+    picked = [x for group in zip(*per.values()) for x in group][: a.prompts] if per else []
     prompts = [[ds.bos_id] + ds.tokenizer.encode(d["text"]).ids[: a.prompt_tokens] for d in picked]
+    if domains and not prompts:
+        common.fail("the validation split has no document outside the judged domains to prompt with")
     rows = []
     for dom in domains:
         f = feats[dom]
@@ -121,40 +136,45 @@ def main() -> None:
             if example is None:
                 example = {"prompt": ds.decode(p[1:]), "baseline": ds.decode(b), "steered": ds.decode(s)}
         row = {
-            "figure": "domain_steering",
             "domain": dom,
             "feature": f,
-            "clamp": f"{a.clamp:g}x max",
-            "max_activation": round(float(max_acts[f]), 4),
-            "prompts": len(prompts),
-            "new_tokens": a.new_tokens,
-            "temperature": a.temperature,
             "baseline_in_domain_share": round(base_in / base_n, 4),
             "steered_in_domain_share": round(st_in / st_n, 4),
-            "example": example,
         }
         rows.append(row)
-        emit(row)
+        emit(
+            f"domain steering {dom}",
+            st_in / st_n,
+            "share of generated tokens in domain",
+            "unsteered, same seeds",
+            base_in / base_n,
+            ratio=(st_in / st_n) / max(base_in / base_n, 1e-9),
+            feature=f,
+            clamp=f"{a.clamp:g}x max",
+            max_activation=round(float(max_acts[f]), 4),
+            prompts=len(prompts),
+            new_tokens=a.new_tokens,
+            temperature=a.temperature,
+            example=example,
+        )
 
     # 3. input design vs best corpus example
     for dom in domains:
         f = feats[dom]
-        ex = best_corpus_example(model, sae, hook, val, f, ds.bos_id)
+        ex = best_corpus_example(model, sae, hook, val.to(a.device), f, ds.positions)
         r = design_inputs(model, sae, f, DesignConfig(steps=a.design_steps), ds.bos_id, hook)
         best = r["sequences"][0]
         emit(
-            {
-                "figure": "design_vs_corpus",
-                "domain": dom,
-                "feature": f,
-                "designed_activation": round(best["activation"], 4),
-                "corpus_best_activation": round(ex.activation, 4),
-                "gap_designed_minus_corpus": round(best["activation"] - ex.activation, 4),
-                "designed_text": ds.decode(best["tokens"]),
-                "length": len(best["tokens"]),
-                "steps_run": r["steps_run"],
-                "val_contexts_searched": len(val),
-            }
+            f"design vs corpus {dom}",
+            best["activation"],
+            "activation",
+            "best validation example",
+            ex.activation,
+            feature=f,
+            designed_text=ds.decode(best["tokens"]),
+            length=len(best["tokens"]),
+            steps_run=r["steps_run"],
+            val_contexts_searched=len(val),
         )
 
     out = Path(a.out)

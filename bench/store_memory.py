@@ -1,12 +1,12 @@
 """Peak memory while training from a 100M-vector store on disk.
 
-Writes a synthetic store (default 100M vectors, d_in 64, float16 = 12.8 GB; the
+Writes a synthetic store (default 20M vectors, d_in 64, float16 = 2.6 GB; the
 index files are sparse and take no disk), then trains an SAE from it in a child
-process that streams shuffled batches drawn across all shards, and prints one
-JSON line with the child's `peak_rss_gib` (its VmHWM). The store is deleted
-afterwards unless --keep.
+process that streams shuffled batches drawn across all shards. One figure: the
+child's peak RSS (its VmHWM) against the store's size on disk (`ratio` = the
+share of the store ever resident). The store is deleted afterwards unless --keep.
 
-    python bench/store_memory.py --folder /tmp/bench_store
+    python bench/store_memory.py [--vectors 1e8] [--folder /tmp/bench_store]
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import common
 import numpy as np
 
 
@@ -79,9 +81,9 @@ def train(folder: Path, vectors: int, d_sae: int, batch: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--folder", default="/tmp/bench_store")
-    ap.add_argument("--vectors", type=float, default=1e8)
+    ap = common.parser(__doc__, run=False)
+    ap.add_argument("--folder", default=None, help="store folder (default: a fresh temporary one)")
+    ap.add_argument("--vectors", type=float, default=2e7)
     ap.add_argument("--d-in", type=int, default=64)
     ap.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     ap.add_argument("--shard-size", type=int, default=1 << 20)
@@ -93,12 +95,21 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    folder = Path(a.folder)
+    made = a.folder is None
+    folder = Path(a.folder) if a.folder else Path(tempfile.mkdtemp(prefix="bench_store_")) / "store"
+    if a.quick and not a.child:
+        a.vectors, a.train_vectors, a.shard_size, a.batch_size = 2e5, 1e5, 1 << 15, 1024
     if a.child:
         return train(folder, int(a.train_vectors), a.d_sae, a.batch_size)
+    if folder.exists() and any(folder.iterdir()) and not (folder / "meta.json").exists():
+        common.fail(f"{folder} exists and is not an activation store; pass another --folder")
+    sae_out = folder.parent / (folder.name + "_sae")
+    if sae_out.exists() and not (sae_out / "monoscope_stage.json").exists():
+        common.fail(f"{sae_out} exists and was not written by monoscope; pass another --folder")
+    write_s = None
     try:
-        write_s = None
         if not (folder / "meta.json").exists():
+            made = True
             write_s = write(folder, int(a.vectors), a.d_in, a.dtype, a.shard_size)
         writer_rss = peak_rss_gib()
         r = subprocess.run(
@@ -122,26 +133,26 @@ def main() -> None:
             sys.exit(r.stderr[-3000:])
         child = json.loads(r.stdout.strip().splitlines()[-1])
         disk = sum(p.stat().st_blocks * 512 for p in folder.glob("*.npy")) / 2**30
-        print(
-            json.dumps(
-                {
-                    "figure": "peak_rss_gib",
-                    "peak_rss_gib": round(child["child_peak_rss_gib"], 3),
-                    "writer_peak_rss_gib": round(writer_rss, 3),
-                    "store_vectors": child["store_vectors"],
-                    "train_vectors": child["train_vectors"],
-                    "d_in": a.d_in,
-                    "dtype": a.dtype,
-                    "disk_gib": round(disk, 2),
-                    "write_seconds": round(write_s, 1) if write_s else None,
-                    "train_seconds": child["seconds"],
-                }
-            )
+        common.Recorder("store_memory", a).figure(
+            "peak memory, training from a store",
+            child["child_peak_rss_gib"],
+            "GiB",
+            "store size on disk",
+            disk,
+            writer_peak_rss_gib=round(writer_rss, 3),
+            store_vectors=child["store_vectors"],
+            train_vectors=child["train_vectors"],
+            d_in=a.d_in,
+            dtype=a.dtype,
+            write_seconds=round(write_s, 1) if write_s else None,
+            train_seconds=child["seconds"],
         )
-    finally:
-        if not a.keep:
+    finally:  # only what this run wrote; a store passed in with --folder is the user's
+        if made and not a.keep:
             shutil.rmtree(folder, ignore_errors=True)
-            shutil.rmtree(folder.parent / (folder.name + "_sae"), ignore_errors=True)
+        shutil.rmtree(sae_out, ignore_errors=True)
+        if a.folder is None and not a.keep:
+            shutil.rmtree(folder.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,26 +1,29 @@
 """SAE training throughput: ours vs SAELens on the same activations, shapes and batch size, alternating in one process.
 
-Prints one JSON line per case:
-  {"case", "ours_vps", "saelens_vps", "ratio" (ours / SAELens), "peak_fraction", ...}
-peak_fraction = our achieved FLOP/s ÷ the FLOP/s of plain torch.mm calls of the same
-shapes timed in the same run. For ReLU the step's FLOPs are its 5 dense matmuls
-(encoder, decoder, and the three backward products; the input takes no gradient):
-10·B·d_in·d_sae. For TopK the dense work is the encoder, 2·B·d_in·d_sae, plus
-6·B·k·d_in for the sparse decoder and backward; its reference is the encoder matmul.
+Two figures per case: vectors/s against SAELens's (`ratio` = ours / SAELens), and
+our achieved FLOP/s against the FLOP/s of plain torch.mm calls of the same
+shapes timed in the same run (`ratio` = the fraction of that peak). For ReLU the
+step's FLOPs are its 5 dense matmuls (encoder, decoder, and the three backward
+products; the input takes no gradient): 10·B·d_in·d_sae. For TopK the dense
+work is the encoder, 2·B·d_in·d_sae, plus 6·B·k·d_in for the sparse decoder and
+backward; its reference is the encoder matmul alone.
 
-    python bench/train_throughput.py [--acts runs/demo/acts/blocks.0.mlp.hook_post] [--device cpu]
-        [--cases relu_4096,topk_16384]
+Inputs are the demo's activations when their width matches (scaled so
+E||x|| = sqrt(d_in)), else Gaussian vectors.
+
+    python bench/train_throughput.py [--run runs/demo] [--device cpu|cuda] [--cases relu_4096,topk_16384,topk_65536]
+
+With --device cuda the default cases are GPU_CASES (d_in 2,304: TopK 65,536 latents k 64, ReLU 16,384).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import time
 import warnings
 from pathlib import Path
 
+import common
 import torch
 
 warnings.filterwarnings("ignore")
@@ -28,18 +31,27 @@ warnings.filterwarnings("ignore")
 CASES = {
     "relu_4096": dict(arch="relu", d_in=512, d_sae=4096, batch=4096, k=None),
     "topk_16384": dict(arch="topk", d_in=512, d_sae=16384, batch=4096, k=32),
+    "topk_65536": dict(arch="topk", d_in=512, d_sae=65536, batch=1024, k=32),
+}
+# realistic shapes for a GPU (Gemma-2-2B's residual width), the default with --device cuda
+GPU_CASES = {
+    "relu_16384_d2304": dict(arch="relu", d_in=2304, d_sae=16384, batch=8192, k=None),
+    "topk_65536_d2304": dict(arch="topk", d_in=2304, d_sae=65536, batch=8192, k=64),
+}
+QUICK = {
+    "relu_256": dict(arch="relu", d_in=64, d_sae=256, batch=256, k=None),
+    "topk_512": dict(arch="topk", d_in=64, d_sae=512, batch=256, k=8),
 }
 
 
-def activations(acts: str | None, d_in: int, n: int) -> torch.Tensor:
-    """Real vectors from a store when there is one (scaled so E||x|| = sqrt(d_in)), else Gaussian."""
-    if acts and Path(acts).exists():
-        from monoscope.activations import ActivationStore
+def activations(acts: Path, d_in: int, n: int) -> tuple[torch.Tensor, str]:
+    """Real vectors from a store when there is one of this width (scaled so E||x|| = sqrt(d_in)), else Gaussian."""
+    from monoscope.activations import ActivationStore
 
-        store = ActivationStore(acts)
-        if store.d_in == d_in:
-            return store.sample(n, seed=0) * store.norm_scale
-    return torch.randn(n, d_in, generator=torch.Generator().manual_seed(0))
+    store = ActivationStore(acts)
+    if store.d_in == d_in and store.count >= n:
+        return store.sample(n, seed=0) * store.norm_scale, str(acts)
+    return torch.randn(n, d_in, generator=torch.Generator().manual_seed(0)), "gaussian"
 
 
 def ours(case: dict, device: str):
@@ -54,8 +66,7 @@ def ours(case: dict, device: str):
         resample_at=(),
         device=device,
     )
-    tr = SAETrainer(cfg)
-    return tr.step
+    return SAETrainer(cfg).step
 
 
 def saelens(case: dict, device: str):
@@ -112,7 +123,7 @@ def timed(fn, device: str) -> float:
     return time.perf_counter() - t
 
 
-def bench(name: str, case: dict, xs: list[torch.Tensor], device: str, rounds: int) -> dict:
+def bench(case: dict, xs: list[torch.Tensor], device: str, rounds: int) -> dict:
     steps = {"ours": ours(case, device), "saelens": saelens(case, device)}
     mm, mm_flops = matmuls(case, device)
     for fn in steps.values():  # warm-up (b_dec init, allocator, kernels)
@@ -128,36 +139,51 @@ def bench(name: str, case: dict, xs: list[torch.Tensor], device: str, rounds: in
     t = {k: statistics.median(v) for k, v in times.items()}
     B, D, S, k = case["batch"], case["d_in"], case["d_sae"], case["k"]
     our_flops = 10 * B * D * S if case["arch"] == "relu" else 2 * B * D * S + 6 * B * k * D
-    return {
-        "case": name,
-        "ours_vps": round(B / t["ours"]),
-        "saelens_vps": round(B / t["saelens"]),
-        "ratio": round(t["saelens"] / t["ours"], 3),
-        "peak_fraction": round((our_flops / t["ours"]) / (mm_flops / t["mm"]), 3),
-        "ours_step_s": round(t["ours"], 4),
-        "saelens_step_s": round(t["saelens"], 4),
-        "matmul_s": round(t["mm"], 4),
-        "matmul_gflops": round(mm_flops / t["mm"] / 1e9, 1),
-        "rounds": rounds,
-        "device": device,
-        "threads": torch.get_num_threads(),
-    }
+    return {"t": t, "our_flops": our_flops, "mm_flops": mm_flops}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--acts", default="runs/demo/acts/blocks.0.mlp.hook_post")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--cases", default=",".join(CASES))
-    ap.add_argument(
-        "--rounds", type=int, default=0, help="alternations per case (default: 6 for relu, 3 for topk on CPU)"
-    )
+    ap = common.parser(__doc__)
+    ap.add_argument("--cases", default=None, help=f"comma-separated, of {', '.join(CASES)}")
+    ap.add_argument("--rounds", type=int, default=0, help="alternations per case (default: 5 relu, 3 topk on CPU)")
     a = ap.parse_args()
-    for name in a.cases.split(","):
-        case = CASES[name]
-        xs = [v.to(a.device) for v in activations(a.acts, case["d_in"], 3 * case["batch"]).split(case["batch"])]
-        rounds = a.rounds or (20 if a.device.startswith("cuda") else 6 if case["arch"] == "relu" else 3)
-        print(json.dumps(bench(name, case, xs, a.device, rounds)), flush=True)
+    common.check_device(a.device)
+    table = QUICK if a.quick else GPU_CASES if a.device.startswith("cuda") else CASES
+    names = a.cases.split(",") if a.cases else list(table)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        common.fail(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(table)}")
+    acts = common.hook_store(a.run)
+    rec = common.Recorder("train_throughput", a)
+    for name in names:
+        case = table[name]
+        data, source = activations(acts, case["d_in"], 3 * case["batch"])
+        xs = [v.to(a.device) for v in data.split(case["batch"])]
+        cuda = a.device.startswith("cuda")
+        rounds = a.rounds or (2 if a.quick else 20 if cuda else 5 if case["arch"] == "relu" else 3)
+        r = bench(case, xs, a.device, rounds)
+        t, B = r["t"], case["batch"]
+        shape = {k: case[k] for k in ("d_in", "d_sae", "batch", "k")} | {"rounds": rounds, "inputs": source}
+        rec.figure(
+            f"{name} training",
+            B / t["ours"],
+            "vectors/s",
+            "SAELens",
+            B / t["saelens"],
+            ours_step_s=round(t["ours"], 4),
+            saelens_step_s=round(t["saelens"], 4),
+            **shape,
+        )
+        achieved, peak = r["our_flops"] / t["ours"] / 1e9, r["mm_flops"] / t["mm"] / 1e9
+        rec.figure(
+            f"{name} peak fraction",
+            achieved,
+            "GFLOP/s",
+            "matmul peak" if case["arch"] == "relu" else "encoder matmul",
+            peak,
+            matmul_s=round(t["mm"], 4),
+            **shape,
+        )
 
 
 if __name__ == "__main__":

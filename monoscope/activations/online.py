@@ -63,11 +63,7 @@ class OnlineActivations:
         t = self.tokens[rows].to(self.cfg.device)
         with autocast(self.cfg.device, self.compute_dtype):
             _, cache = self.model.run_with_cache(t, names=self.cfg.hooks, stop_early=True)
-        keep = (
-            self.dataset.positions.mask(self.tokens[rows]).flatten().to(self.cfg.device)
-            if self.cfg.exclude_bos
-            else None
-        )
+        keep = self.rule.mask(self.tokens[rows]).flatten().to(self.cfg.device) if self.cfg.exclude_bos else None
         out = {}
         for h in self.cfg.hooks:
             a = cache[h]
@@ -119,9 +115,7 @@ class OnlineActivations:
     def sample(self, hook: str, n: int, seed: int = 0) -> torch.Tensor:
         """n vectors from randomly chosen contexts (for b_dec init, resampling and the norm estimate)."""
         g = torch.Generator().manual_seed(seed)
-        per = max(
-            1, int(self.dataset.positions.mask(self.tokens[0]).sum()) if self.cfg.exclude_bos else self.tokens.shape[1]
-        )
+        per = max(1, int(self.rule.mask(self.tokens[0]).sum()) if self.cfg.exclude_bos else self.tokens.shape[1])
         k = min(len(self.tokens), math.ceil(n / per))
         rows = torch.randperm(len(self.tokens), generator=g)[:k]
         parts = [

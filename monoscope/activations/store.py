@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
 from monoscope.io import read_json, write_json
-from monoscope.precision import pin
+from monoscope.precision import autocast, pin, resolve_dtype
 from monoscope.runs import finish_stage, open_stage, require_stage
 
 INDEX_COLUMNS = ("token", "doc", "pos", "row", "col")
@@ -47,9 +47,10 @@ class HarvestConfig:
     max_tokens: int | None = None
     batch_contexts: int = 64
     shard_size: int = 1 << 16
-    dtype: str = "float32"
+    dtype: str = "float32"  # how vectors are stored
     exclude_bos: bool = True  # keep only the positions that count (data/positions.py: no BOS, no separator)
     device: str = "cpu"
+    model_dtype: str = "float32"  # forward precision (bfloat16/float16 autocast on CUDA); vectors leave it as float32
 
     def __post_init__(self):
         if self.dtype not in ("float32", "float16"):
@@ -164,8 +165,11 @@ def harvest(
     out = Path(out)
     model.check_hook(cfg.hook)
     split = dataset.split(cfg.split)
+    compute = resolve_dtype(cfg.device, cfg.model_dtype)
     stage_cfg = {**cfg.__dict__, "model": model_name, "model_path": model_path, "data": str(dataset.folder.resolve())}
     stage_cfg.pop("device")
+    if cfg.model_dtype == "float32":  # added later: stores harvested before it keep their stamp
+        stage_cfg.pop("model_dtype")
     if open_stage(out, "harvest", stage_cfg, overwrite):
         return ActivationStore(out)
     for p in [*out.glob("*.npy"), *out.glob("*.npy.tmp")]:
@@ -184,7 +188,8 @@ def harvest(
     for r0 in range(0, rows, cfg.batch_contexts):
         r1 = min(rows, r0 + cfg.batch_contexts)
         t = tokens[r0:r1]
-        _, cache = model.run_with_cache(t.to(device), names=[cfg.hook], stop_early=True)
+        with autocast(device, compute):
+            _, cache = model.run_with_cache(t.to(device), names=[cfg.hook], stop_early=True)
         acts = cache[cfg.hook]
         if acts.dim() != 3:
             raise MonoscopeError(
@@ -215,6 +220,7 @@ def harvest(
         "d_in": writer.d_in,
         "count": writer.count,
         "dtype": cfg.dtype,
+        "model_dtype": cfg.model_dtype,
         "split": cfg.split,
         "n_ctx": n_ctx,
         "exclude_bos": cfg.exclude_bos,

@@ -31,10 +31,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    """The device and precision flags, checked before any work: a missing GPU or CPU half precision is one line."""
+    from monoscope.precision import check_device, resolve_dtype
+
+    device = getattr(args, "device", None)
+    if device is not None:
+        check_device(device)
+        if getattr(args, "model_dtype", None) is not None:
+            resolve_dtype(device, args.model_dtype)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_flags(args)
         rc = args.func(args)
     except MonoscopeError as e:
         print(f"monoscope: error: {e}", file=sys.stderr)

@@ -63,7 +63,7 @@ def register(sub) -> None:
     p.add_argument(
         "--model-dtype",
         default="float32",
-        help="forward precision of a Hugging Face model: float32, bfloat16, float16 (CUDA)",
+        help="forward precision: float32, or bfloat16/float16 autocast on CUDA (vectors are stored as --dtype)",
     )
     _common(p)
     p.set_defaults(func=cmd_harvest)
@@ -183,11 +183,7 @@ def cmd_harvest(a) -> int:
     from monoscope.models import load_model
 
     ds = Dataset(a.data)
-    if (
-        getattr(a, "module_paths", None)
-        or getattr(a, "module_path", None)
-        or getattr(a, "model_dtype", "float32") != "float32"
-    ):
+    if getattr(a, "module_paths", None) or getattr(a, "module_path", None):
         from monoscope.models.hf import HFModel
 
         model = HFModel.load(a.model, device=a.device, dtype=a.model_dtype, arch=a.module_paths)
@@ -195,13 +191,19 @@ def cmd_harvest(a) -> int:
             model.add_module_hook(a.module_path, a.module_path)
             a.hook = a.module_path
     else:
-        model = load_model(a.model, a.device)
+        model = load_model(a.model, a.device, a.model_dtype)
     store = harvest(
         model,
         ds,
         a.out,
         HarvestConfig(
-            hook=a.hook, split=a.split, max_tokens=a.max_tokens, dtype=a.dtype, shard_size=a.shard_size, device=a.device
+            hook=a.hook,
+            split=a.split,
+            max_tokens=a.max_tokens,
+            dtype=a.dtype,
+            shard_size=a.shard_size,
+            device=a.device,
+            model_dtype=a.model_dtype,
         ),
         a.overwrite,
         model_name=getattr(getattr(model, "cfg", None), "model_name", str(a.model)),

@@ -81,7 +81,7 @@ def cmd_train_online(a) -> int:
     from monoscope.sae.online import Job, train_online
 
     ds = Dataset(a.data)
-    model = load_model(a.model, a.device)
+    model = load_model(a.model, a.device, a.model_dtype)
     src = OnlineActivations(
         model,
         ds,

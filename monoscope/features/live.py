@@ -38,10 +38,11 @@ class LiveModel:
         body = max(1, self.n_ctx - 1)
         out = []
         chunks = [ids[i : i + body] for i in range(0, len(ids), body)]
+        device = self.sae.W_enc.device  # the model and the SAE sit on one device (--device)
         for chunk in chunks:
-            t = torch.tensor([[self.bos_id] + chunk])
+            t = torch.tensor([[self.bos_id] + chunk], device=device)
             _, cache = self.model.run_with_cache(t, names=[self.hook], stop_early=True)
-            f = self.sae.encode(cache[self.hook])[0, 1:].float()
+            f = self.sae.encode(cache[self.hook])[0, 1:].float().cpu()
             k = min(per_token, f.shape[-1])
             v, i = f.topk(k, dim=-1)
             for j, tid in enumerate(chunk):

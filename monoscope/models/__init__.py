@@ -6,8 +6,11 @@ from monoscope.models.transformer import GPT, GPTConfig, lm_loss
 __all__ = ["GPT", "GPTConfig", "HookedModel", "HookPoint", "lm_loss", "load_model"]
 
 
-def load_model(folder, device="cpu"):
-    """Load a subject model from a folder: a monoscope GPT, or a Hugging Face model folder."""
+def load_model(folder, device="cpu", dtype="float32"):
+    """Load a subject model from a folder: a monoscope GPT, or a Hugging Face model folder.
+
+    `dtype` is a Hugging Face model's forward precision (weights loaded in it, CUDA only); a monoscope GPT
+    keeps float32 weights and runs half precision under the caller's autocast."""
     from pathlib import Path
 
     from monoscope.errors import MonoscopeError
@@ -26,4 +29,4 @@ def load_model(folder, device="cpu"):
         from monoscope.models.hf import HFModel
     except ImportError as e:
         raise MonoscopeError(f"{folder} looks like a Hugging Face model; install monoscope[hf] ({e})") from None
-    return HFModel.load(folder, device=device)
+    return HFModel.load(folder, device=device, dtype=dtype)

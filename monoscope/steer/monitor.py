@@ -108,16 +108,6 @@ def iter_documents(
             yield str(p), text
 
 
-def _encode_subset(sae, x: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-    """Activations of only the watched features; ReLU and JumpReLU need just their encoder columns."""
-    pre = torch.addmm(sae.b_enc[feats], x - sae.b_dec, sae.W_enc[:, feats])
-    if sae.architecture == "relu":
-        return pre.relu()
-    if sae.architecture == "jumprelu":
-        return pre * (pre > sae.threshold[feats])
-    return sae.encode(x)[:, feats]  # TopK, gated: the activation depends on all latents
-
-
 class Monitor:
     """Watches features of an SAE spliced at its hook (read-only: the model's output is not changed)."""
 
@@ -165,7 +155,7 @@ class Monitor:
                 t[r, 1 : 1 + len(w)] = torch.tensor(w, dtype=torch.long)
             _, cache = self.model.run_with_cache(t.to(self.dev), names=[self.hook], stop_early=True)
             x = cache[self.hook][:, 1:]  # drop BOS
-            a = _encode_subset(self.sae, x.reshape(-1, x.shape[-1]).to(self.sae.W_dec.dtype), self.feats).view(
+            a = self.sae.encode_subset(x.reshape(-1, x.shape[-1]).to(self.sae.W_dec.dtype), self.feats).view(
                 len(win), L - 1, -1
             )
             a[~self.rule.mask(t)[:, 1:].to(a.device)] = float("-inf")  # BOS or separator tokens inside a document

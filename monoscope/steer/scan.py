@@ -105,12 +105,8 @@ def domain_separation(
             g = f[torch.from_numpy(labels == dom).to(f.device)]
             s = sums.setdefault(
                 dom,
-                [
-                    torch.zeros((), dtype=torch.float64),
-                    torch.zeros(f.shape[1], dtype=torch.float64),
-                    torch.zeros(f.shape[1], dtype=torch.float64),
-                    torch.zeros(f.shape[1], dtype=torch.float64),
-                ],
+                [torch.zeros((), dtype=torch.float64)]
+                + [torch.zeros(f.shape[1], dtype=torch.float64, device=f.device) for _ in range(3)],
             )
             s[0] += g.shape[0]
             s[1] += g.sum(0)
@@ -118,6 +114,7 @@ def domain_separation(
             s[3] += (g > 0).sum(0)
     if not sums:
         raise MonoscopeError("no labelled tokens to compare domains on")
+    sums = {dom: [v.cpu() for v in s] for dom, s in sums.items()}
     tot = [sum(s[k] for s in sums.values()) for k in range(4)]
     out = {}
     for dom, (n, s1, s2, fires) in sums.items():

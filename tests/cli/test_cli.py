@@ -150,3 +150,54 @@ def test_train_sae_takes_auxk_and_dead_window_and_refuses_bad_ones(tiny_run, tmp
     assert cfg["architecture"] == "jumprelu" and cfg["metadata"]["monoscope_architecture"] == "matryoshka"
     assert main(m + ["--widths", "32,8", "--out", str(tmp_path / "n")]) == 2
     assert "strictly increasing" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("command", ["harvest", "train-online", "train-model", "analyze"])
+def test_cuda_without_a_gpu_is_one_line_before_any_work(tiny_run, tmp_path, capsys, command):
+    out, _ = tiny_run
+    args = {
+        "harvest": ["--model", str(out / "model"), "--data", str(out / "data"), "--out", str(tmp_path / "o")],
+        "train-online": [
+            "--model",
+            str(out / "model"),
+            "--data",
+            str(out / "data"),
+            "--hook",
+            "x",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        "train-model": ["--data", str(out / "data"), "--out", str(tmp_path / "o")],
+        "analyze": ["--sae", str(out), "--out", str(tmp_path / "o")],
+    }[command]
+    assert main([command, *args, "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA GPU" in err and "--device cpu" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_on_cpu_is_refused_with_the_reason(tiny_run, tmp_path, capsys, dtype):
+    out, _ = tiny_run
+    for command, extra in (("harvest", []), ("train-online", ["--hook", "blocks.0.mlp.hook_post"])):
+        rc = main(
+            [command, "--model", str(out / "model"), "--data", str(out / "data"), "--out", str(tmp_path / "o")]
+            + extra
+            + ["--model-dtype", dtype, "--quiet"]
+        )
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1, err
+        assert f"{dtype} asked for on cpu" in err and "emulated" in err and "float32 or --device cuda" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_half_precision_on_cpu_is_refused_in_the_library_too(tiny_run):
+    from monoscope.activations import HarvestConfig, harvest
+    from monoscope.errors import MonoscopeError
+    from monoscope.run import load_run
+
+    run = load_run(tiny_run[0])
+    with pytest.raises(MonoscopeError, match="half precision is for CUDA"):
+        harvest(run.model, run.dataset, tiny_run[0] / "never", HarvestConfig(model_dtype="bfloat16"), progress=False)
+    assert not (tiny_run[0] / "never").exists()

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from dashboard_helpers import HOSTILE, hostile_store
 
 from monoscope.dashboard.static import write_dashboard
 from monoscope.errors import MonoscopeError
@@ -31,3 +32,11 @@ def test_refuses_a_foreign_folder(tiny_run, tmp_path):
     with pytest.raises(MonoscopeError, match="not made by monoscope dashboard"):
         write_dashboard(store, tmp_path, progress=False)
     assert (tmp_path / "mine.txt").read_text() == "user file"
+
+
+def test_inline_json_is_inert_whatever_the_labels_hold(tiny_run, tmp_path):
+    store = hostile_store(tiny_run, tmp_path)
+    html = write_dashboard(store, tmp_path / "dash", progress=False).read_text()
+    block = re.search(r'<script type="application/json" id="feature-data">(.*?)</script>', html, re.S).group(1)
+    assert "<" not in block and ">" not in block and "&" not in block
+    assert json.loads(block)[0]["label"] == HOSTILE
