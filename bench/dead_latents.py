@@ -40,7 +40,7 @@ def main() -> None:
             run.sae,
             tokens,
             cfg=EvalConfig(n_contexts=len(tokens), device=a.device),
-            bos_id=run.dataset.bos_id,
+            positions=run.dataset.positions,
             progress=False,
         )
         res[name] = {

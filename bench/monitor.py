@@ -65,7 +65,7 @@ def main() -> None:
 
     def monitor() -> tuple[float, dict]:
         lines = []
-        mon = Monitor(model, run.sae, ds.tokenizer, ds.bos_id, cfg)
+        mon = Monitor(model, run.sae, ds.tokenizer, ds.bos_id, cfg, positions=ds.positions)
         t0 = time.perf_counter()
         s = mon.run(iter(docs), lambda h: lines.append(json.dumps(h)))
         dt = time.perf_counter() - t0

@@ -53,7 +53,9 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(store, live), host="127.0.0.1", port=port, log_level="error"))
+    srv = uvicorn.Server(
+        uvicorn.Config(create_app(store, live, port=port), host="127.0.0.1", port=port, log_level="error")
+    )
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()
     deadline = time.time() + 30

@@ -111,7 +111,7 @@ def main() -> None:
             ),
             flush=True,
         )
-    max_acts = feature_max_acts(model, sae, hook, val[:256].to(a.device), ds.bos_id)
+    max_acts = feature_max_acts(model, sae, hook, val[:256].to(a.device), ds.positions)
     # prompts: validation documents of the domains that are not judged, taken in turn from each
     per: dict[str, list[dict]] = {}
     for d in sorted(ds.docs, key=lambda d: (d["domain"], d["id"])):
@@ -161,7 +161,7 @@ def main() -> None:
     # 3. input design vs best corpus example
     for dom in domains:
         f = feats[dom]
-        ex = best_corpus_example(model, sae, hook, val.to(a.device), f, ds.bos_id)
+        ex = best_corpus_example(model, sae, hook, val.to(a.device), f, ds.positions)
         r = design_inputs(model, sae, f, DesignConfig(steps=a.design_steps), ds.bos_id, hook)
         best = r["sequences"][0]
         emit(

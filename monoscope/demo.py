@@ -177,7 +177,7 @@ def run_eval(model, sae, ds, out: Path, cfg: EvalConfig, overwrite: bool = False
     stage.pop("device")
     if open_stage(out, "eval", stage, overwrite):
         return read_json(out / "eval.json")
-    r = evaluate(model, sae, ds.split("val").tokens, cfg=cfg, bos_id=ds.bos_id, progress=progress)
+    r = evaluate(model, sae, ds.split("val").tokens, cfg=cfg, positions=ds.positions, progress=progress)
     write_json(out / "eval.json", r)
     density_histogram(r["log10_density"], out / "density.png", f"{sae.architecture} SAE, {sae.d_sae} features")
     finish_stage(out)

@@ -40,7 +40,7 @@ def run_frontier(
         )
     m = load_model(mdir, cfg.device)
     ds = Dataset(ddir)
-    rows = evaluate_sweep(sweep_folder, m, ds.split("val").tokens, cfg, bos_id=ds.bos_id, progress=progress)
+    rows = evaluate_sweep(sweep_folder, m, ds.split("val").tokens, cfg, positions=ds.positions, progress=progress)
     result = {"n_contexts": cfg.n_contexts, "model": str(mdir), "data": str(ddir), "rows": rows}
     write_json(sweep_folder / "frontier.json", result)
     frontier_plot(rows, sweep_folder / "frontier.png", f"frontier of {sweep_folder.name}")

@@ -27,7 +27,7 @@ class OnlineConfig:
     split: str = "train"
     batch_contexts: int = 32
     buffer_vectors: int = 1 << 16  # per hook; half of it is handed out per refill
-    exclude_bos: bool = True
+    exclude_bos: bool = True  # keep only the positions that count (data/positions.py: no BOS, no separator)
     device: str = "cpu"
     dtype: str = "float32"  # forward precision; bf16/fp16 only on CUDA
     norm_samples: int = 8192
@@ -49,7 +49,8 @@ class OnlineActivations:
         split = dataset.split(self.cfg.split)
         if len(split) == 0:
             raise MonoscopeError(f"the {self.cfg.split} split is empty; nothing to read")
-        self.tokens, self.pos = split.tokens, split.pos
+        self.tokens = split.tokens
+        self.rule = dataset.positions
         self.compute_dtype = resolve_dtype(self.cfg.device, self.cfg.dtype)
         self.model_name, self.model_path = model_name, model_path
         self._d_in: dict[str, int] = {}
@@ -62,7 +63,7 @@ class OnlineActivations:
         t = self.tokens[rows].to(self.cfg.device)
         with autocast(self.cfg.device, self.compute_dtype):
             _, cache = self.model.run_with_cache(t, names=self.cfg.hooks, stop_early=True)
-        keep = (self.pos[rows] >= 0).flatten().to(self.cfg.device) if self.cfg.exclude_bos else None
+        keep = self.rule.mask(self.tokens[rows]).flatten().to(self.cfg.device) if self.cfg.exclude_bos else None
         out = {}
         for h in self.cfg.hooks:
             a = cache[h]
@@ -114,7 +115,7 @@ class OnlineActivations:
     def sample(self, hook: str, n: int, seed: int = 0) -> torch.Tensor:
         """n vectors from randomly chosen contexts (for b_dec init, resampling and the norm estimate)."""
         g = torch.Generator().manual_seed(seed)
-        per = max(1, int((self.pos[0] >= 0).sum()) if self.cfg.exclude_bos else self.tokens.shape[1])
+        per = max(1, int(self.rule.mask(self.tokens[0]).sum()) if self.cfg.exclude_bos else self.tokens.shape[1])
         k = min(len(self.tokens), math.ceil(n / per))
         rows = torch.randperm(len(self.tokens), generator=g)[:k]
         parts = [

@@ -48,7 +48,7 @@ class HarvestConfig:
     batch_contexts: int = 64
     shard_size: int = 1 << 16
     dtype: str = "float32"  # how vectors are stored
-    exclude_bos: bool = True
+    exclude_bos: bool = True  # keep only the positions that count (data/positions.py: no BOS, no separator)
     device: str = "cpu"
     model_dtype: str = "float32"  # forward precision (bfloat16/float16 autocast on CUDA); vectors leave it as float32
 
@@ -204,7 +204,7 @@ def harvest(
         index = torch.stack([t, docs[r0:r1], poss[r0:r1], row_ids, col_ids], -1).reshape(-1, 5)
         flat = acts.reshape(-1, d_in).float().cpu()
         if cfg.exclude_bos:
-            keep = index[:, 2] >= 0
+            keep = dataset.positions.mask(t).reshape(-1)
             flat, index = flat[keep], index[keep]
         writer.add(flat.numpy(), index.numpy())
         bar.update((r1 - r0) * n_ctx)

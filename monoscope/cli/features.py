@@ -45,6 +45,14 @@ def register(sub) -> None:
     p.add_argument("--store", default=None, help="feature store (default RUN/analysis/features.db)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests addressed to NAME:PORT (e.g. this machine's LAN name with --host 0.0.0.0); "
+        "by default only 127.0.0.1, localhost and [::1] are trusted",
+    )
     p.add_argument("--no-live", action="store_true", help="do not load the model (no live text page)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_serve)
@@ -81,9 +89,8 @@ def cmd_dashboard(a) -> int:
 
 
 def cmd_serve(a) -> int:
-    from monoscope.dashboard.server import create_app, open_browser_state, serve
+    from monoscope.dashboard.server import open_browser_state, serve
 
     store, live = open_browser_state(a.sae, a.store, live=not a.no_live, device=a.device)
-    print(f"monoscope browser on http://{a.host}:{a.port}/  ({store.d_sae} features; Ctrl-C stops)", flush=True)
-    serve(create_app(store, live), a.host, a.port)
+    serve(store, live, a.host, a.port, tuple(a.allow_host))
     return 0

@@ -284,7 +284,7 @@ def cmd_eval(a) -> int:
             run.dataset.split("val").tokens,
             run.hook,
             cfg,
-            bos_id=run.dataset.bos_id,
+            positions=run.dataset.positions,
             progress=not a.quiet,
         )
     r = {k: v for k, v in r.items() if k != "log10_density"}

@@ -207,6 +207,7 @@ def cmd_monitor(a) -> int:
             cfg,
             lambda h: out.write(json.dumps(h, ensure_ascii=False) + "\n"),
             run.hook,
+            run.dataset.positions,
         )
         out.write(json.dumps({"summary": summary}, ensure_ascii=False) + "\n")
     if a.out:

@@ -26,6 +26,16 @@ class Links:
     assets: str = "/static/"  # where linked style.css and app.js live (the server's /static/, a folder on disk)
 
 
+# Inside <script> the HTML parser ends the element at "</script", and "<!--" opens a comment that can swallow it;
+# U+2028/2029 end a line in old JavaScript parsers. Escaping these characters keeps the JSON inert there.
+_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def script_json(obj) -> str:
+    """JSON that is safe inside a <script type="application/json"> element, whatever strings it carries."""
+    return json.dumps(obj).translate(_SCRIPT_ESCAPES)
+
+
 def layout(title: str, body: str, links: Links, scripts: str = "") -> str:
     nav = ["<b>monoscope</b>", f'<a href="{links.home}">features</a>']
     if links.search:
@@ -226,7 +236,7 @@ def search_page(store: FeatureStore, q: str, links: Links) -> str:
 
 
 def live_page(store: FeatureStore, links: Links, max_chars: int) -> str:
-    max_acts = json.dumps([round(m, 5) for m in store.max_acts()])
+    max_acts = script_json([round(m, 5) for m in store.max_acts()])
     body = (
         f'<h2>type text, see the active features</h2><form id="live-form"><textarea id="live-text" rows="5" '
         f'maxlength="{max_chars}" placeholder="def main():"></textarea><br>'

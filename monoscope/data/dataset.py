@@ -17,6 +17,7 @@ import torch
 from tokenizers import Tokenizer
 
 from monoscope.data.corpus import domain_counts, load_corpus
+from monoscope.data.positions import Positions
 from monoscope.data.tokenizer import eos_id, load_tokenizer, train_tokenizer
 from monoscope.errors import MonoscopeError
 from monoscope.io import load_tensors, read_json, read_jsonl, save_tensors, write_json, write_text
@@ -65,6 +66,12 @@ class Dataset:
         if self._docs is None:
             self._docs = read_jsonl(self.folder / "docs.jsonl")
         return self._docs
+
+    @property
+    def positions(self) -> Positions:
+        """Which positions count (data/positions.py): not the leading BOS, not a BOS or separator token."""
+        special = {self.bos_id, self.meta.get("sep_id", self.bos_id)} - {None}
+        return Positions(tuple(sorted(int(i) for i in special)), bool(self.meta.get("prepend_bos", True)))
 
     def split(self, name: str) -> TokenSplit:
         if name not in ("train", "val"):

@@ -12,7 +12,7 @@ KEEP = ("l0", "fvu", "mse", "loss_recovered", "kl_recovered", "dead_fraction", "
 
 
 def evaluate_sweep(
-    sweep_folder: Path | str, model, tokens, cfg: EvalConfig, bos_id: int | None = None, progress: bool = True
+    sweep_folder: Path | str, model, tokens, cfg: EvalConfig, positions=None, progress: bool = True
 ) -> list[dict]:
     """One row per SAE in sweep.json: architecture, d_sae, k, λ and the metrics of monoscope.evals.evaluate."""
     from monoscope.sae.io import load_sae
@@ -22,7 +22,7 @@ def evaluate_sweep(
     rows = []
     for name, s in info["saes"].items():
         sae = load_sae(sweep_folder / name, cfg.device)
-        r = evaluate(model, sae, tokens, cfg=cfg, bos_id=bos_id, progress=progress)
+        r = evaluate(model, sae, tokens, cfg=cfg, positions=positions, progress=progress)
         rows.append(
             {
                 "name": name,

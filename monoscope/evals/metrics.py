@@ -3,7 +3,9 @@
 Definitions (DESIGN.md): FVU = Σ||x - x̂||² / Σ||x - mean(x)||²; L0 = mean active
 latents per token; loss recovered = (CE_zero - CE_spliced) / (CE_zero - CE_clean),
 where "zero" zero-ablates the hook (for an MLP hook: the MLP output); the KL
-version uses KL(clean‖·) in place of CE - CE_clean. BOS positions are left
+version uses KL(clean‖·) in place of CE - CE_clean. The SAE is spliced by the
+one splice (sae/splice.py) without the error term; positions that do not count
+(the leading BOS, BOS and separator tokens: data/positions.py) are left
 unspliced and uncounted, as the SAE never saw them (SAELens's exclude_special_tokens).
 """
 
@@ -16,9 +18,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from monoscope.data.positions import Positions
 from monoscope.errors import MonoscopeError
 from monoscope.models.hook_names import hook_name, parse_hook
 from monoscope.models.transformer import lm_loss
+from monoscope.sae.splice import check_splice, splice_hooks
 
 
 @dataclass
@@ -34,18 +38,6 @@ def ablation_hook(hook: str) -> str:
     return hook_name("mlp_out", info.layer) if info.in_mlp else hook
 
 
-def check_compatible(model, sae, hook: str | None = None) -> str:
-    """The hook an SAE reads, checked against the model; a clear error if they do not fit."""
-    hook = hook or sae.cfg.metadata.get("hook_name")
-    if not hook:
-        raise MonoscopeError("the SAE's metadata names no hook_name; pass --hook")
-    model.check_hook(hook)
-    meta_hook = sae.cfg.metadata.get("hook_name")
-    if meta_hook and meta_hook != hook:
-        raise MonoscopeError(f"the SAE was trained on {meta_hook}, not {hook}")
-    return hook
-
-
 def _kl(logp_ref: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
     return (logp_ref.exp() * (logp_ref - logp)).sum(-1)
 
@@ -57,11 +49,14 @@ def evaluate(
     tokens: torch.Tensor,
     hook: str | None = None,
     cfg: EvalConfig | None = None,
-    bos_id: int | None = None,
+    positions: Positions | int | None = None,
     progress: bool = True,
 ) -> dict:
+    """The metrics above on `tokens` (the first cfg.n_contexts); `positions`: which count (a Dataset's
+    `.positions`; a BOS id; None: all but position 0)."""
     cfg = cfg or EvalConfig()
-    hook = check_compatible(model, sae, hook)
+    hook = check_splice(model, sae, hook)
+    rule = Positions.of(positions)
     abl = ablation_hook(hook)
     tokens = tokens[: cfg.n_contexts]
     if len(tokens) == 0:
@@ -79,13 +74,17 @@ def evaluate(
     t0 = time.time()
     for i in tqdm(range(0, len(tokens), cfg.batch_contexts), desc="eval", disable=not progress):
         t = tokens[i : i + cfg.batch_contexts].to(cfg.device)
-        keep = torch.ones_like(t, dtype=torch.bool) if bos_id is None else t != bos_id
-        keep[:, 0] = False if bos_id is not None else keep[:, 0]
-        logits_clean, cache = model.run_with_cache(t, names=[hook])
-        x = cache[hook]
-        sae.check_input(x, f"activations at {hook}")
-        f = sae.encode(x)
-        x_hat = sae.decode(f)
+        keep = rule.mask(t)
+        seen: dict[str, torch.Tensor] = {}
+
+        def observe(x, f, x_hat, seen=seen):  # what the splice read and wrote: the metrics' x, f and x_hat
+            sae.check_input(x, f"activations at {hook}")
+            seen.update(x=x, f=f, x_hat=x_hat)
+
+        logits_clean = model(t)
+        splice = splice_hooks(sae, hook, rule, error_term=False, observe=observe)
+        logits_spliced = model.run_with_hooks(t, fwd_hooks=splice)
+        x, f, x_hat = seen["x"], seen["f"], seen["x_hat"]
         xs, fs, xh = x[keep].double(), f[keep], x_hat[keep].double()
         n = xs.shape[0]
         n_tok += n
@@ -95,11 +94,6 @@ def evaluate(
         active = fs > 0
         fires += active.sum(0).cpu()
         l0_sum += active.sum().item()
-
-        def splice(v, hook_point, x_hat=x_hat, keep=keep):
-            return torch.where(keep[..., None], x_hat.to(v.dtype), v)
-
-        logits_spliced = model.run_with_hooks(t, fwd_hooks=[(hook, splice)])
         logits_zero = model.run_with_hooks(t, fwd_hooks=[(abl, lambda v, hp: torch.zeros_like(v))])
         m = t.shape[0] * (t.shape[1] - 1)
         n_pred += m

@@ -1,9 +1,10 @@
 """Per-token loss change when one feature is ablated in an example's window.
 
-The edit is the splice with the error term: x' = SAE(x with f_i = 0) + (x - SAE(x))
-= x - f_i(x) · W_dec[i], so only that feature changes. It is applied at every
-token of the shown window; the change in next-token loss is reported on the
-token being predicted (positive: the feature helped predict it).
+The edit is the one splice (sae/splice.py) with the error term: x' = SAE(x with
+f_i = 0) + (x - SAE(x)) = x - f_i(x) · W_dec[i], so only that feature changes.
+It is applied at every counted token of the shown window (each example of a
+batch ablates its own feature in its own window); the change in next-token loss
+is reported on the token being predicted (positive: the feature helped predict it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+
+from monoscope.data.positions import Positions
+from monoscope.sae.splice import splice_hooks
 
 
 @dataclass
@@ -45,13 +49,26 @@ def clean_losses(model, tokens: torch.Tensor, rows: list[int], batch: int = 16) 
     return torch.cat(out) if out else torch.zeros(0, tokens.shape[1] - 1)
 
 
+def _ablate_windows(feats: torch.Tensor, window: torch.Tensor):
+    """An edit zeroing, in row b, feature feats[b] at the positions window[b] marks."""
+    b, t = window.nonzero(as_tuple=True)
+
+    def edit(f: torch.Tensor) -> torch.Tensor:
+        f = f.clone()
+        f[b, t, feats[b].to(f.device)] = 0.0
+        return f
+
+    return edit
+
+
 @torch.no_grad()
 def ablation_loss_deltas(
     model,
+    sae,
     hook: str,
-    W_dec: torch.Tensor,
     tokens: torch.Tensor,
     examples: list[AblationExample],
+    positions: Positions | int | None = None,
     batch: int = 64,
     progress: bool = True,
 ) -> list[list[float]]:
@@ -66,14 +83,11 @@ def ablation_loss_deltas(
         exs = [examples[e] for e in idx]
         L = max(e.start + len(e.acts) for e in exs)
         t = torch.stack([tokens[e.row, :L] for e in exs]).long()
-        acts = torch.zeros(len(exs), L)
+        window = torch.zeros(len(exs), L, dtype=torch.bool)
         for b, e in enumerate(exs):
-            acts[b, e.start : e.start + len(e.acts)] = torch.tensor(e.acts, dtype=torch.float32).nan_to_num(0.0)
+            window[b, e.start : e.start + len(e.acts)] = True
         feats = torch.tensor([e.feat for e in exs])
-        delta = acts[:, :, None] * W_dec[feats][:, None, :]
-
-        def ablate(v, hp, delta=delta):
-            return v - delta.to(v.dtype)
+        ablate = splice_hooks(sae, hook, positions, _ablate_windows(feats, window))
 
         owner, slot, rows, cols = [], [], [], []
         for b, e in enumerate(exs):
@@ -85,7 +99,7 @@ def ablation_loss_deltas(
         if not rows:
             continue
         r, c = torch.tensor(rows), torch.tensor(cols)
-        logits = _logits_at(model, t, [(hook, ablate)], r, c)
+        logits = _logits_at(model, t, ablate, r, c)
         nll = F.cross_entropy(logits.float(), t[r, c + 1], reduction="none").cpu()
         base = clean[torch.tensor([where[exs[b].row] for b in owner]), c]
         d = (nll - base).tolist()

@@ -154,7 +154,7 @@ def _stream(run, cfg: AnalysisConfig, progress: bool) -> _Acc:
     if n_rows == 0:
         raise MonoscopeError(f"the {cfg.split} split holds no contexts to analyse")
     tokens = split.tokens[:n_rows]
-    bos = run.dataset.bos_id
+    rule = run.dataset.positions
     d_sae, d_in = sae.d_sae, sae.d_in
     acc = _Acc(d_sae, d_in, cfg)
     acc.tokens, acc.n_ctx = tokens, T
@@ -171,8 +171,7 @@ def _stream(run, cfg: AnalysisConfig, progress: bool) -> _Acc:
         sae.check_input(x, f"activations at {hook}")
         f = sae.encode(x).reshape(B * T, d_sae).float().cpu()
         x = x.reshape(B * T, d_in).float().cpu()
-        keep = (t != bos).reshape(-1).cpu()
-        keep.view(B, T)[:, 0] = False
+        keep = rule.mask(t).reshape(-1).cpu()
         f[~keep] = 0
         tok, feat = (f > 0).nonzero(as_tuple=True)
         val = f[tok, feat]
@@ -313,10 +312,11 @@ def _finish(run, cfg: AnalysisConfig, acc: _Acc, writer: StoreWriter, stage: dic
     if ablate and cfg.ablate_examples > 0:
         deltas = ablation_loss_deltas(
             model,
+            sae,
             run.hook,
-            sae.W_dec.detach().float(),
             acc.tokens.to(cfg.device),
             [a for _, a in ablate],
+            ds.positions,
             batch=cfg.ablate_batch,
             progress=progress,
         )

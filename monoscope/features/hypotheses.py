@@ -61,7 +61,8 @@ def collect(
     progress: bool = True,
     rows: np.ndarray | None = None,
 ) -> TokenActs:
-    """Run `model` over contexts of `split` and record `hook` and each SAE's features, BOS/separator tokens left out.
+    """Run `model` over contexts of `split` and record `hook` and each SAE's features at the positions that count
+    (`dataset.positions`: no BOS or separator).
 
     Contexts `start` .. `start + n_contexts`, or exactly the context indices `rows` when given.
     """
@@ -77,6 +78,7 @@ def collect(
         if len(ids) == 0 or int(ids.min()) < 0 or int(ids.max()) >= len(s):
             raise MonoscopeError(f"{split} split has {len(s)} contexts; asked for {len(ids)} rows outside it")
     dev = next(iter(saes[0].parameters())).device if saes else torch.device("cpu")
+    rule = dataset.positions
     neurons = []
     feats = [([], [], []) for _ in saes]
     meta = {k: [] for k in ("tokens", "doc", "pos", "row", "col")}
@@ -85,7 +87,7 @@ def collect(
         sel = ids[b : b + batch]
         toks = s.tokens[sel]
         _, cache = model.run_with_cache(toks.to(dev), names=[hook], stop_early=True)
-        keep = toks != dataset.bos_id
+        keep = rule.mask(toks)
         x = cache[hook][keep.to(dev)].float()
         r, c = keep.nonzero(as_tuple=True)
         meta["tokens"].append(toks[keep].numpy())

@@ -162,6 +162,7 @@ class HFModel(HookedModel):
             if a.mlp:
                 self._attach_output(p + "hook_mlp_out", _module(block, a.mlp))
             self._attach_output(p + "hook_resid_post", block)
+        self._new_point("hook_tokens")  # called in forward: the token ids of this pass
 
     def add_module_hook(self, name: str, path: str, read: str = "output") -> HookPoint:
         """Expose any module's output (or input) as a hook point, for places the map does not name."""
@@ -211,7 +212,7 @@ class HFModel(HookedModel):
             raise MonoscopeError(
                 f"token id out of range for vocabulary of {self.cfg.vocab_size}: tokenizer and model do not match"
             )
-        tokens = tokens.to(self.device)
+        tokens = self._hooks["hook_tokens"](tokens.to(self.device))
         with autocast(self.device, self.compute_dtype):
             out = self.hf(input_ids=tokens, attention_mask=attention_mask)
         logits = out.logits if getattr(out, "logits", None) is not None else out.last_hidden_state

@@ -36,6 +36,7 @@ LAYER_HOOKS = {
     "ln2_normalized": "blocks.{L}.ln2.hook_normalized",
 }
 MODEL_HOOKS = {
+    "tokens": "hook_tokens",  # the token ids themselves [batch, position]: what a splice's position rule reads
     "embed": "hook_embed",
     "pos_embed": "hook_pos_embed",
     "final_scale": "ln_final.hook_scale",

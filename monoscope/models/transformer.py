@@ -141,6 +141,7 @@ class GPT(HookedModel):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_final = LayerNorm(cfg.d_model, cfg.ln_eps)
         self.W_U = nn.Linear(cfg.d_model, cfg.vocab_size)
+        self.hook_tokens = HookPoint()  # the token ids of this forward pass (a splice reads which positions count)
         self.apply(self._init)
         for name, p in self.named_parameters():  # GPT-2's scaled init of the residual writers
             if name.endswith("W_O.weight") or name.endswith("W_out.weight"):
@@ -164,6 +165,7 @@ class GPT(HookedModel):
             raise MonoscopeError(
                 f"token id out of range for vocabulary of {self.cfg.vocab_size}: tokenizer and model do not match"
             )
+        tokens = self.hook_tokens(tokens)
         pos = torch.arange(T, device=tokens.device)
         x = self.hook_embed(self.W_E(tokens)) + self.hook_pos_embed(self.W_pos(pos))[None]
         for block in self.blocks:

@@ -2,12 +2,26 @@
 
 Computed as in SAELens: pre = (x - b_dec) @ W_enc + b_enc, f = act(pre),
 x_hat = f @ W_dec + b_dec. Decoder rows are feature directions (unit norm
-while training). An architecture is one small module that defines
-`activation` and `loss`; everything else lives here.
+while training).
+
+The protocol is declared here, not probed: an architecture is one module with
+`@register("name")` (imported in `monoscope/sae/__init__.py`) that defines
+`activation` and `loss` (returning an `SAELoss`) and overrides only what
+differs from the defaults below — the class attributes (takes λ? needs k?
+resampled? saved under which SAELens name, read back as which architecture?)
+and the hooks (`after_step`, `calibrate`, `export`, `saelens_cfg`,
+`encode_subset`, `pre_subset`, `import_tensors`, `saved_shapes`). The trainer,
+io, sweeps, the monitor and every test parametrised over `ARCHITECTURES` read
+only these, so they pick a new architecture up with no edit.
+
+`loss(x, target=...)` keeps room for dictionaries whose output is not their
+input (a transcoder maps an MLP's input to its output): the reconstruction is
+scored against `target`, which defaults to `x`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -20,7 +34,13 @@ ARCHITECTURES: dict[str, type[SAE]] = {}
 
 
 def register(name: str):
+    """Class decorator: add an SAE architecture to the registry under `name` (import its module in __init__.py)."""
+
     def wrap(cls):
+        for other in ARCHITECTURES.values():
+            both = set(other.foreign_names()) & set(cls.foreign_names())
+            if both and other.architecture != name:
+                raise TypeError(f"{name} and {other.architecture} both claim SAELens architecture(s) {sorted(both)}")
         cls.architecture = name
         ARCHITECTURES[name] = cls
         return cls
@@ -56,7 +76,15 @@ class SAEConfig:
             )
         if int(self.d_in) <= 0 or int(self.d_sae) <= 0:
             raise MonoscopeError(f"d_in and d_sae must be positive, got d_in={self.d_in}, d_sae={self.d_sae}")
-        ARCHITECTURES[self.architecture].validate(self)
+        cls = ARCHITECTURES[self.architecture]
+        if cls.needs_k:
+            if self.k is None:
+                raise MonoscopeError(
+                    f"the {self.architecture} architecture needs k (active latents per token), e.g. --k 32"
+                )
+            if not 0 < int(self.k) < int(self.d_sae):
+                raise MonoscopeError(f"k must satisfy 0 < k < d_sae={self.d_sae}, got k={self.k}")
+        cls.validate(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> SAEConfig:
@@ -67,9 +95,39 @@ class SAEConfig:
         return asdict(self)
 
 
+@dataclass
+class SAELoss:
+    """What every architecture's `loss` returns: the trainer reads these fields and nothing else."""
+
+    total: torch.Tensor  # the scalar the trainer minimises (with gradient)
+    mse: torch.Tensor  # Σ_d (x̂ - target)², mean over the batch (detached)
+    sparsity: torch.Tensor  # the sparsity term as penalised (L1, L0; L0 where nothing is penalised), detached
+    x_hat: torch.Tensor  # the reconstruction, detached
+    f: torch.Tensor | None = None  # dense activations [batch, d_sae], detached, where the architecture forms them
+    counts: torch.Tensor | None = None  # firings per latent on this batch, where known without a pass over f
+    # which latents fired, known only after backward (a fused kernel's by-product: no pass over f on most steps)
+    fired_after_backward: Callable[[], torch.Tensor] | None = None
+    logs: dict[str, torch.Tensor] = field(default_factory=dict)  # extra detached scalars to log (aux_k, aux_mse_W)
+
+    def __post_init__(self):
+        if self.f is None and self.counts is None:
+            raise TypeError("an SAELoss needs f or counts: the trainer counts firings from one of them")
+
+    def fire_counts(self) -> torch.Tensor:
+        """Firings per latent on this batch (one pass over f unless the architecture counted them already)."""
+        return self.counts if self.counts is not None else torch.count_nonzero(self.f, dim=0)
+
+
 class SAE(nn.Module):
-    architecture: ClassVar[str] = "base"
+    # ---- declared by each architecture (defaults: a plain dictionary with no λ and no k) ----
+    architecture: ClassVar[str] = "base"  # set by @register
+    takes_sparsity_coef: ClassVar[bool] = False  # loss uses λ: sweeps name it, --l1 and --target-l0 apply
+    needs_k: ClassVar[bool] = False  # the TopK family: k active latents per token
     uses_resampling: ClassVar[bool] = False  # Bricken resampling of dead latents (the TopK family uses AuxK instead)
+    saelens_name: ClassVar[str | None] = None  # `architecture` written to cfg.json; None: the registered name
+    loads_as: ClassVar[str | None] = None  # our architecture that reads the saved file back; None: this one
+    # SAELens architecture names of foreign files this class reads (declared per class: a subclass does not inherit it)
+    reads_saelens: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: SAEConfig):
         super().__init__()
@@ -91,10 +149,51 @@ class SAE(nn.Module):
         raise NotImplementedError
 
     def loss(
-        self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask: torch.Tensor | None = None, aux_coef: float = 0.0
-    ) -> dict[str, torch.Tensor]:
-        """Loss terms on a batch; `total` is what the trainer minimises. Also returns `f` and `x_hat`."""
+        self,
+        x: torch.Tensor,
+        sparsity_coef: float = 0.0,
+        dead_mask: torch.Tensor | None = None,
+        aux_coef: float = 0.0,
+        target: torch.Tensor | None = None,
+    ) -> SAELoss:
+        """Loss terms on a batch [B, d_in]; the reconstruction is scored against `target` (default: x)."""
         raise NotImplementedError
+
+    def after_step(self) -> None:
+        """Called after each optimiser step (and the decoder renormalisation); e.g. to project a parameter back."""
+
+    def calibrate(self, x: torch.Tensor) -> dict[str, float]:
+        """Fit inference-time settings to the final weights on a sample `x`; returns what it set, for the log."""
+        return {}
+
+    def export(self) -> tuple[str, dict[str, torch.Tensor]]:
+        """(SAELens architecture name, tensors) as written to disk; BatchTopK writes the JumpReLU it is at inference."""
+        return self.saved_name(), self.state_dict()
+
+    def saelens_cfg(self) -> dict[str, Any]:
+        """Architecture-specific keys of the saved cfg.json beyond the shared ones (TopK: k)."""
+        return {}
+
+    @classmethod
+    def saved_name(cls) -> str:
+        return cls.saelens_name or cls.architecture
+
+    @classmethod
+    def loader(cls) -> str:
+        return cls.loads_as or cls.architecture
+
+    @classmethod
+    def foreign_names(cls) -> tuple[str, ...]:
+        return cls.__dict__.get("reads_saelens", ())
+
+    def pre_subset(self, x: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """Pre-activations of latents `feats` only [B, len(feats)] (a few encoder columns, not all d_sae)."""
+        return torch.addmm(self.b_enc[feats], x - self.b_dec, self.W_enc[:, feats])
+
+    def encode_subset(self, x: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """Activations of latents `feats` on x [B, d_in]. Default: the whole encoding, indexed (right for any
+        activation that couples latents, like TopK); elementwise activations override it with `pre_subset`."""
+        return self.encode(x)[:, feats]
 
     # ---- shared ------------------------------------------------------------
     @property
@@ -178,7 +277,3 @@ class SAE(nn.Module):
     def import_tensors(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Saved-layout tensors -> state_dict tensors (e.g. JumpReLU's threshold -> log_threshold)."""
         return tensors
-
-    def extra_state_tensors(self) -> dict[str, torch.Tensor]:
-        """Extra tensors saved beside the four weights (e.g. a JumpReLU threshold)."""
-        return {}

@@ -13,22 +13,19 @@ from __future__ import annotations
 
 import torch
 
-from monoscope.sae.base import SAE, SAEConfig, register
-from monoscope.sae.topk import check_k
+from monoscope.sae.base import SAE, SAEConfig, SAELoss, register
 
 
 @register("batchtopk")
 class BatchTopKSAE(SAE):
+    needs_k = True
+    saelens_name = "jumprelu"  # saved as the JumpReLU it is at inference ...
+    loads_as = "jumprelu"  # ... and read back as one
     threshold_momentum = 0.01
-    saved_as = "jumprelu"  # what load_sae builds from the saved file
 
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)
         self.register_buffer("threshold", torch.tensor(-1.0))  # < 0: not estimated yet
-
-    @staticmethod
-    def validate(cfg: SAEConfig) -> None:
-        check_k(cfg)
 
     def _batch_topk(self, pre: torch.Tensor) -> torch.Tensor:
         flat = pre.relu().reshape(-1)
@@ -41,22 +38,27 @@ class BatchTopKSAE(SAE):
             return self._batch_topk(pre.reshape(-1, self.d_sae)).reshape(pre.shape)
         return pre * (pre > self.threshold)
 
+    def encode_subset(self, x: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        if self.training or self.threshold < 0:
+            return super().encode_subset(x, feats)  # batch top-k couples every latent of the batch
+        pre = self.pre_subset(x, feats)
+        return pre * (pre > self.threshold)
+
     def reconstruction_loss(
-        self, f: torch.Tensor, x: torch.Tensor
+        self, f: torch.Tensor, y: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         """(loss, MSE, x_hat, extra logs) from the kept activations; Matryoshka adds the losses of the dictionary's
         prefixes."""
         x_hat = self.decode(f)
-        mse = self.mse(x_hat, x)
+        mse = self.mse(x_hat, y)
         return mse, mse, x_hat, {}
 
-    def loss(
-        self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0
-    ) -> dict[str, torch.Tensor]:
+    def loss(self, x, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0, target=None) -> SAELoss:
+        y = x if target is None else target
         pre = self.encode_pre(x)
         f = self._batch_topk(pre)
-        rec, mse, x_hat, extra = self.reconstruction_loss(f, x)
-        aux = self.auxk_loss(x, (x - x_hat).detach(), dead_mask, aux_coef)
+        rec, mse, x_hat, logs = self.reconstruction_loss(f, y)
+        aux = self.auxk_loss(x, (y - x_hat).detach(), dead_mask, aux_coef)
         with torch.no_grad():
             pos = f[f > 0]
             if pos.numel():
@@ -64,18 +66,10 @@ class BatchTopKSAE(SAE):
                 t = self.threshold
                 self.threshold.copy_(m if t < 0 else (1 - self.threshold_momentum) * t + self.threshold_momentum * m)
         l0 = (f > 0).sum(-1).float().mean().detach()
-        return {
-            "total": rec + aux,
-            "mse": mse.detach(),
-            "sparsity": l0,
-            "aux_k": aux.detach(),
-            "f": f.detach(),
-            "x_hat": x_hat.detach(),
-            **extra,
-        }
+        return SAELoss(rec + aux, mse.detach(), l0, x_hat.detach(), f=f.detach(), logs={"aux_k": aux.detach(), **logs})
 
     @torch.no_grad()
-    def calibrate(self, x: torch.Tensor, chunk: int = 4096) -> float:
+    def calibrate(self, x: torch.Tensor, chunk: int = 4096) -> dict[str, float]:
         """Set θ so that on `x` the JumpReLU keeps k·len(x) activations, as batch top-k did in training."""
         k, n = int(self.cfg.k), len(x)
         kept = []
@@ -85,11 +79,11 @@ class BatchTopKSAE(SAE):
         v = torch.cat(kept).topk(min(k * n + 1, sum(len(t) for t in kept))).values
         theta = float(v[-2:].mean()) if len(v) > k * n else 0.0  # midway: last kept, next
         self.threshold.fill_(max(theta, 0.0))
-        return theta
+        return {"calibrated_threshold": theta}
 
     def export(self) -> tuple[str, dict[str, torch.Tensor]]:
         th = self.threshold.clamp_min(0.0) * torch.ones(self.d_sae, device=self.W_enc.device)
-        return self.saved_as, {
+        return self.saved_name(), {
             "W_enc": self.W_enc,
             "b_enc": self.b_enc,
             "W_dec": self.W_dec,

@@ -29,11 +29,10 @@ from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
 from monoscope.io import jsonl_append
-from monoscope.runs import open_stage
-from monoscope.sae.online import finish_sae
+from monoscope.runs import finish_stage, open_stage
+from monoscope.sae.checkpoint import CHECKPOINT, load_checkpoint, refuse_other_config, save_checkpoint, truncate_metrics
+from monoscope.sae.train import check_d_in, finish_sae, store_source
 from monoscope.sae.trainer import SAETrainer, TrainConfig, stage_config
-
-CHECKPOINT = "checkpoint.pt"
 
 
 def _is_comm_error(e: BaseException) -> bool:
@@ -140,17 +139,15 @@ def train_sae_distributed(
     cfg.device = device
     out = Path(out)
     try:
-        if cfg.sae.d_in != store.d_in:
-            raise MonoscopeError(
-                f"SAE d_in={cfg.sae.d_in} does not match the store's vectors (d_in={store.d_in}, hook {store.hook})"
-            )
+        check_d_in(cfg, store.d_in, store_source(store))
         local_batch = local_batch_size(cfg.batch_size, world)
         mine = store.select_shards(rank_shards(len(store.meta["shards"]), rank, world))
         # rank 0 prepares the folder; everyone learns the outcome (or its error) from it
         status = [None]
+        stage = {**stage_config(cfg), "store": str(Path(store.folder).resolve()), "world_size": world}
         if rank == 0:
-            stage = {**stage_config(cfg), "store": str(Path(store.folder).resolve()), "world_size": world}
             try:
+                refuse_other_config(out, "train-sae", stage, overwrite)
                 status = ["done" if open_stage(out, "train-sae", stage, overwrite) else "go"]
             except MonoscopeError as e:
                 status = [f"error: {e}"]
@@ -170,16 +167,18 @@ def train_sae_distributed(
 
         trainer = SAETrainer(cfg, sample_fn=sample_fn)
         ckpt, metrics = out / CHECKPOINT, out / "metrics.jsonl"
-        if ckpt.exists():
-            trainer.load_state_dict(torch.load(ckpt, weights_only=True, map_location=device))
-        elif rank == 0 and metrics.exists():
-            metrics.unlink()
+        if ckpt.exists():  # the same file every rank reads; its configuration must be this run's
+            trainer.load_state_dict(load_checkpoint(ckpt, stage, device)["trainers"]["sae"])
+            if rank == 0:
+                truncate_metrics(metrics, trainer.step_no)
+        elif rank == 0:
+            metrics.unlink(missing_ok=True)
         synced = SyncedTrainer(trainer, world)
         pin = str(device).startswith("cuda")
         batches = mine.iter_batches(
             local_batch, seed=cfg.seed * 1000 + rank, start_batch=trainer.step_no, pin_memory=pin
         )
-        t0 = time.time()
+        t0, start = time.time(), trainer.step_no
         bar = tqdm(
             total=cfg.steps, initial=trainer.step_no, desc=f"train-sae x{world}", disable=not progress or rank != 0
         )
@@ -195,9 +194,7 @@ def train_sae_distributed(
                 and trainer.step_no % cfg.checkpoint_every == 0
                 and trainer.step_no < cfg.steps
             ):
-                tmp = ckpt.with_name(ckpt.name + ".tmp")
-                torch.save(trainer.state_dict(), tmp)
-                tmp.replace(ckpt)
+                save_checkpoint(ckpt, {"step": trainer.step_no, "trainers": {"sae": trainer.state_dict()}}, stage)
         bar.close()
         dist.barrier()
         sae = None
@@ -205,13 +202,15 @@ def train_sae_distributed(
             sae = finish_sae(
                 trainer,
                 out,
-                {**store.meta, "model": store.meta.get("model", "")},
+                store.meta,
                 store.hook,
                 scale,
                 time.time() - t0,
-                {"world_size": world, "local_batch": local_batch},
+                cfg.steps - start,
+                extra={"world_size": world, "local_batch": local_batch},
             )
             ckpt.unlink(missing_ok=True)
+            finish_stage(out)
         dist.barrier()
         return sae
     except MonoscopeError:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from monoscope.sae.base import SAE, SAEConfig, register
+from monoscope.sae.base import SAE, SAEConfig, SAELoss, register
 
 
 @register("gated")
 class GatedSAE(SAE):
+    reads_saelens = ("gated",)
+    takes_sparsity_coef = True
+
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)
         del self.b_enc
@@ -23,14 +26,21 @@ class GatedSAE(SAE):
         self.r_mag = nn.Parameter(torch.zeros(cfg.d_sae))
         self.b_mag = nn.Parameter(torch.zeros(cfg.d_sae))
 
-    def _pre(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        xc = (x - self.b_dec).reshape(-1, self.d_in)
-        gate = torch.addmm(self.b_gate, xc, self.W_enc)
-        mag = (xc @ self.W_enc) * self.r_mag.exp() + self.b_mag
-        return gate, mag
+    def _pre(self, x: torch.Tensor, feats: torch.Tensor | slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+        """(π_gate, π_mag) of latents `feats`: one product with the shared encoder serves both paths."""
+        p = (x - self.b_dec).reshape(-1, self.d_in) @ self.W_enc[:, feats]
+        return p + self.b_gate[feats], p * self.r_mag[feats].exp() + self.b_mag[feats]
 
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
         return self._pre(x)[0].reshape(*x.shape[:-1], self.d_sae)
+
+    def pre_subset(self, x: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """The gate's pre-activations of `feats` (the gate decides whether a latent fires)."""
+        return self._pre(x, feats)[0]
+
+    def encode_subset(self, x: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        gate, mag = self._pre(x, feats)
+        return (gate > 0) * mag.relu()
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         gate, mag = self._pre(x)
@@ -39,21 +49,20 @@ class GatedSAE(SAE):
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError("a gated SAE needs both paths; call encode(x)")
 
-    def loss(
-        self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0
-    ) -> dict[str, torch.Tensor]:
+    def loss(self, x, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0, target=None) -> SAELoss:
+        y = x if target is None else target
         gate, mag = self._pre(x)
         f = (gate > 0) * mag.relu()
         x_hat = self.decode(f)
-        mse = self.mse(x_hat, x)
+        mse = self.mse(x_hat, y)
         g = gate.relu()
         l1 = (g * self.W_dec.norm(dim=1)).sum(-1).mean()
-        aux = (torch.addmm(self.b_dec.detach(), g, self.W_dec.detach()) - x).pow(2).sum(-1).mean()
-        return {
-            "total": mse + sparsity_coef * l1 + aux,
-            "mse": mse,
-            "sparsity": l1.detach(),
-            "aux_gate": aux.detach(),
-            "f": f.detach(),
-            "x_hat": x_hat.detach(),
-        }
+        aux = (torch.addmm(self.b_dec.detach(), g, self.W_dec.detach()) - y).pow(2).sum(-1).mean()
+        return SAELoss(
+            mse + sparsity_coef * l1 + aux,
+            mse.detach(),
+            l1.detach(),
+            x_hat.detach(),
+            f=f.detach(),
+            logs={"aux_gate": aux.detach()},
+        )

@@ -14,25 +14,20 @@ from monoscope.errors import MonoscopeError
 from monoscope.io import load_tensors, read_json, save_tensors, write_json
 from monoscope.sae.base import ARCHITECTURES, SAE, SAEConfig
 
-# our architecture name -> SAELens's
-# (BatchTopK and Matryoshka name their saved form themselves: `saved_as`, written by their `export`)
-SAELENS_NAMES = {"relu": "standard", "topk": "topk", "jumprelu": "jumprelu", "gated": "gated"}
-FROM_SAELENS = {"standard": "relu", "topk": "topk", "jumprelu": "jumprelu", "gated": "gated", "batchtopk": "jumprelu"}
+
+def from_saelens(name: str) -> str:
+    """Our architecture that reads a foreign file whose cfg.json says `architecture: name` (SAELens's vocabulary);
+    our own files name theirs in metadata.monoscope_architecture."""
+    return next((a for a, cls in ARCHITECTURES.items() if name in cls.foreign_names()), name)
+
 
 WEIGHTS = "sae_weights.safetensors"
 SPARSITY = "sparsity.safetensors"
 
 
-def _export(sae: SAE) -> tuple[str, dict[str, torch.Tensor]]:
-    """An SAE as it is written to disk; BatchTopK is saved as the JumpReLU it is at inference."""
-    if hasattr(sae, "export"):
-        return sae.export()
-    return SAELENS_NAMES.get(sae.architecture, sae.architecture), {**sae.state_dict(), **sae.extra_state_tensors()}
-
-
 def save_sae(sae: SAE, folder: Path | str, sparsity: torch.Tensor | None = None) -> Path:
     folder = Path(folder)
-    arch, tensors = _export(sae)
+    arch, tensors = sae.export()
     cfg = {
         "architecture": arch,
         "d_in": sae.d_in,
@@ -44,9 +39,7 @@ def save_sae(sae: SAE, folder: Path | str, sparsity: torch.Tensor | None = None)
         "reshape_activations": "none",
         "metadata": {**sae.cfg.metadata, "monoscope_architecture": sae.architecture},
     }
-    if sae.cfg.k is not None and arch == "topk":
-        cfg["k"] = int(sae.cfg.k)
-        cfg["rescale_acts_by_decoder_norm"] = False
+    cfg.update(sae.saelens_cfg())
     save_tensors(folder / WEIGHTS, tensors)
     if sparsity is not None:
         save_tensors(folder / SPARSITY, {"sparsity": torch.log10(sparsity.float() + 1e-10)})
@@ -68,10 +61,9 @@ def load_sae(folder: Path | str, device: str | torch.device = "cpu") -> SAE:
                 f"{folder}/cfg.json lacks {key!r}; expected the SAELens layout (architecture, d_in, d_sae, ...)"
             )
     meta = raw.get("metadata") or {}
-    arch = meta.get("monoscope_architecture") or FROM_SAELENS.get(raw["architecture"], raw["architecture"])
-    arch = getattr(
-        ARCHITECTURES.get(arch), "saved_as", arch
-    )  # BatchTopK and Matryoshka are saved as their inference form
+    arch = meta.get("monoscope_architecture") or from_saelens(raw["architecture"])
+    if arch in ARCHITECTURES:
+        arch = ARCHITECTURES[arch].loader()  # BatchTopK and Matryoshka are read back as their inference form
     if arch not in ARCHITECTURES:
         raise MonoscopeError(
             f"{folder}: unknown SAE architecture {raw['architecture']!r}; known: {', '.join(sorted(ARCHITECTURES))}"

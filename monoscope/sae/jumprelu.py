@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from monoscope.errors import MonoscopeError
-from monoscope.sae.base import SAE, SAEConfig, register
+from monoscope.sae.base import SAE, SAEConfig, SAELoss, register
 
 
 def _rect(z: torch.Tensor) -> torch.Tensor:
@@ -54,6 +54,9 @@ class _Step(torch.autograd.Function):
 
 @register("jumprelu")
 class JumpReLUSAE(SAE):
+    takes_sparsity_coef = True
+    reads_saelens = ("jumprelu", "batchtopk")  # SAELens's BatchTopK runs as a JumpReLU at inference
+
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)
         self.log_threshold = nn.Parameter(torch.full((cfg.d_sae,), math.log(cfg.jumprelu_init_threshold)))
@@ -73,26 +76,22 @@ class JumpReLUSAE(SAE):
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         return pre * (pre > self.threshold)
 
-    def loss(
-        self, x: torch.Tensor, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0
-    ) -> dict[str, torch.Tensor]:
+    def encode_subset(self, x: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        pre = self.pre_subset(x, feats)
+        return pre * (pre > self.threshold[feats])
+
+    def loss(self, x, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0, target=None) -> SAELoss:
         pre = self.encode_pre(x)
         th = self.threshold
         bw = float(self.cfg.jumprelu_bandwidth)
         f = _JumpReLU.apply(pre, th, bw)
         x_hat = self.decode(f)
-        mse = self.mse(x_hat, x)
+        mse = self.mse(x_hat, x if target is None else target)
         l0 = _Step.apply(pre, th, bw).sum(-1).mean()
-        return {
-            "total": mse + sparsity_coef * l0,
-            "mse": mse,
-            "sparsity": l0.detach(),
-            "f": f.detach(),
-            "x_hat": x_hat.detach(),
-        }
+        return SAELoss(mse + sparsity_coef * l0, mse.detach(), l0.detach(), x_hat.detach(), f=f.detach())
 
     def export(self) -> tuple[str, dict[str, torch.Tensor]]:
-        return "jumprelu", {
+        return self.saved_name(), {
             "W_enc": self.W_enc,
             "b_enc": self.b_enc,
             "W_dec": self.W_dec,

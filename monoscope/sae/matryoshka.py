@@ -16,7 +16,6 @@ import torch
 from monoscope.errors import MonoscopeError
 from monoscope.sae.base import SAEConfig, register
 from monoscope.sae.batchtopk import BatchTopKSAE
-from monoscope.sae.topk import check_k
 
 
 def matryoshka_widths(cfg: SAEConfig) -> tuple[int, ...]:
@@ -31,7 +30,6 @@ def matryoshka_widths(cfg: SAEConfig) -> tuple[int, ...]:
 class MatryoshkaSAE(BatchTopKSAE):
     @staticmethod
     def validate(cfg: SAEConfig) -> None:
-        check_k(cfg)
         w = [int(v) for v in cfg.matryoshka_widths]
         if any(v <= 0 for v in w) or any(b <= a for a, b in zip(w, w[1:])) or (w and w[-1] > cfg.d_sae):
             raise MonoscopeError(
@@ -39,16 +37,16 @@ class MatryoshkaSAE(BatchTopKSAE):
             )
 
     def reconstruction_loss(
-        self, f: torch.Tensor, x: torch.Tensor
+        self, f: torch.Tensor, y: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
-        total, lo = x.new_zeros(()), 0
-        x_hat = self.b_dec.expand_as(x)
+        total, lo = y.new_zeros(()), 0
+        x_hat = self.b_dec.expand_as(y)
         extra = {}
         for w in matryoshka_widths(self.cfg):
             x_hat = torch.addmm(
                 x_hat, f[:, lo:w], self.W_dec[lo:w]
             )  # the prefix's reconstruction, built group by group
-            mse = self.mse(x_hat, x)
+            mse = self.mse(x_hat, y)
             total = total + mse
             if w < self.d_sae:
                 extra[f"aux_mse_{w}"] = mse.detach()

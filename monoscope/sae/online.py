@@ -9,7 +9,6 @@ resume: the stream has no position to return to, so only the end is saved.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +16,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
-from monoscope.io import jsonl_append, write_json
+from monoscope.io import jsonl_append
 from monoscope.runs import finish_stage, open_stage
-from monoscope.sae.io import save_sae
+from monoscope.sae.train import check_d_in, finish_sae
 from monoscope.sae.trainer import SAETrainer, TrainConfig, stage_config
 
 
@@ -28,49 +27,6 @@ class Job:
     hook: str
     out: Path | str
     cfg: TrainConfig
-
-
-def sae_metadata(meta: dict, hook: str, trainer: SAETrainer, scale: float) -> dict:
-    """SAELens metadata from a store's (or stream's) meta: model, hook, context size, BOS handling."""
-    cfg = trainer.cfg
-    return {
-        "model_name": meta.get("model", ""),
-        "model_path": meta.get("model_path", ""),
-        "hook_name": hook,
-        "hook_head_index": None,
-        "context_size": meta.get("n_ctx"),
-        "prepend_bos": bool(meta.get("prepend_bos", True)),
-        "exclude_special_tokens": bool(meta.get("exclude_bos", True)),
-        "dataset_path": meta.get("data", ""),
-        "training_vectors": trainer.step_no * cfg.batch_size,
-        "norm_scale_folded": scale,
-        "sparsity_coefficient": cfg.sparsity_coef,
-    }
-
-
-def finish_sae(
-    trainer: SAETrainer, out: Path, meta: dict, hook: str, scale: float, seconds: float, extra: dict | None = None
-):
-    """Fold the input scale, write weights + sparsity + summary, mark the stage complete."""
-    sae = copy.deepcopy(trainer.sae).cpu().eval()
-    sae.fold_input_scale(scale)
-    sae.cfg.metadata = {**sae.cfg.metadata, **sae_metadata(meta, hook, trainer, scale)}
-    density = trainer.fire_count.float().cpu() / max(trainer.window_vectors, 1)
-    save_sae(sae, out, sparsity=density)
-    vectors = trainer.step_no * trainer.cfg.batch_size
-    write_json(
-        out / "train_summary.json",
-        {
-            "steps": trainer.step_no,
-            "vectors": vectors,
-            "seconds": round(seconds, 2),
-            "resampled": trainer.resampled_total,
-            "vectors_per_second": round(vectors / max(seconds, 1e-9)),
-            **(extra or {}),
-        },
-    )
-    finish_stage(out)
-    return sae
 
 
 def train_online(
@@ -86,9 +42,7 @@ def train_online(
     meta = source.meta()
     trainers: list[tuple[Job, SAETrainer, float, Path]] = []
     for j in jobs:
-        d_in = source.d_in(j.hook)
-        if j.cfg.sae.d_in != d_in:
-            raise MonoscopeError(f"SAE d_in={j.cfg.sae.d_in} does not match hook {j.hook} (d_in={d_in})")
+        check_d_in(j.cfg, source.d_in(j.hook), f"hook {j.hook}")
         out = Path(j.out)
         stage = {
             **stage_config(j.cfg),
@@ -126,6 +80,7 @@ def train_online(
     secs = time.time() - t0
     for j, t, scale, out in trainers:
         results[str(out)] = finish_sae(
-            t, out, meta, j.hook, scale, secs, {"online": True, "saes_per_pass": len(trainers)}
+            t, out, meta, j.hook, scale, secs, extra={"online": True, "saes_per_pass": len(trainers)}
         )
+        finish_stage(out)
     return results

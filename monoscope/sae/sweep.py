@@ -28,11 +28,11 @@ import yaml
 from monoscope.errors import MonoscopeError
 from monoscope.io import write_json
 from monoscope.runs import finish_stage, open_stage
-from monoscope.sae.base import SAEConfig
+from monoscope.sae.base import ARCHITECTURES, SAEConfig
 from monoscope.sae.checkpoint import CHECKPOINT, refuse_other_config
 from monoscope.sae.io import load_sae
 from monoscope.sae.loop import run_trainers
-from monoscope.sae.train import check_store, finish_sae, make_trainer
+from monoscope.sae.train import check_d_in, finish_sae, make_trainer, store_source
 from monoscope.sae.trainer import TrainConfig, stage_config
 
 SAE_KEYS = {
@@ -68,7 +68,7 @@ def _name(c: TrainConfig) -> str:
     parts = [s.architecture, str(s.d_sae)]
     if s.k is not None:
         parts.append(f"k{s.k}")
-    if s.architecture in ("relu", "jumprelu", "gated"):
+    if ARCHITECTURES[s.architecture].takes_sparsity_coef:
         parts.append(f"l{c.sparsity_coef:g}")
     return "_".join(parts)
 
@@ -125,7 +125,7 @@ def train_sweep(
     if not configs:
         raise MonoscopeError("a sweep needs at least one SAE")
     for c in configs.values():
-        check_store(store, c)
+        check_d_in(c, store.d_in, store_source(store))
     first = next(iter(configs.values()))
     stage_cfg = {"saes": {n: stage_config(c) for n, c in configs.items()}, "store": str(Path(store.folder).resolve())}
     refuse_other_config(out, "train-sweep", stage_cfg, overwrite)
@@ -154,7 +154,7 @@ def train_sweep(
         desc=f"train-sweep ({len(configs)} SAEs)",
     )
     secs = time.time() - t0
-    saes = {n: finish_sae(trainers[n], store, configs[n], scale, folders[n], secs, done) for n in configs}
+    saes = {n: finish_sae(trainers[n], folders[n], store.meta, store.hook, scale, secs, done) for n in configs}
     write_json(
         out / "sweep.json",
         {

@@ -135,11 +135,14 @@ class SAETrainer:
             self.sae.b_dec.data = x.mean(0).to(self.cfg.device)
 
     # ---- one step ----------------------------------------------------------
-    def step(self, x: torch.Tensor) -> dict[str, float]:
+    def step(self, x: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, float]:
+        """One optimiser step on x [B, d_in]; the SAE reconstructs `target` (default x). Returns the log record."""
         cfg, sae = self.cfg, self.sae
+        y = x if target is None else target
         if self.step_no == 0 and cfg.b_dec_init != "zeros":
-            self.init_b_dec(x if self.sample_fn is None else self.sample_fn(min(8192, cfg.resample_samples), cfg.seed))
-        if not torch.isfinite(x).all():
+            # b_dec lives in the output space: initialised from the target (the input, for an SAE)
+            self.init_b_dec(y if self.sample_fn is None else self.sample_fn(min(8192, cfg.resample_samples), cfg.seed))
+        if not (torch.isfinite(x).all() and (target is None or torch.isfinite(target).all())):
             raise MonoscopeError(
                 f"activations contain NaN or inf at step {self.step_no}; training stopped, last checkpoint kept"
             )
@@ -147,15 +150,14 @@ class SAETrainer:
         for g in self.opt.param_groups:
             g["lr"] = lr
         dead_mask = self.since_fired >= cfg.dead_window
-        out = sae.loss(x, self.coef_at(self.step_no), dead_mask=dead_mask, aux_coef=cfg.auxk_coef)
-        loss = out["total"]
-        if not torch.isfinite(loss):
+        out = sae.loss(x, self.coef_at(self.step_no), dead_mask=dead_mask, aux_coef=cfg.auxk_coef, target=target)
+        if not torch.isfinite(out.total):
             raise MonoscopeError(
-                f"SAE loss became {loss.item()} at step {self.step_no}; "
+                f"SAE loss became {out.total.item()} at step {self.step_no}; "
                 "lower the lr or the sparsity coefficient (last checkpoint kept)"
             )
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        out.total.backward()
         if cfg.decoder_norm == "unit":
             sae.remove_parallel_grad()
         if cfg.grad_clip > 0:
@@ -163,21 +165,17 @@ class SAETrainer:
         self.opt.step()
         if cfg.decoder_norm == "unit":
             sae.normalize_decoder()
-        sae.after_step() if hasattr(sae, "after_step") else None
+        sae.after_step()
 
         log_step = (self.step_no + 1) % cfg.log_every == 0 or self.step_no + 1 == cfg.steps
+        n = x.shape[0]
         with torch.no_grad():
-            f = out.get("f")
-            fired_any = out.get("stats", {}).get("fired")  # a fused kernel's free "did it fire" (no pass over f)
-            if "fire_counts" in out:
-                fired = out["fire_counts"]
-            elif fired_any is None or log_step:
-                fired = torch.count_nonzero(f, dim=0)
-            else:
-                fired = None  # firing counts (density) are then sampled on logging steps only
-            n = x.shape[0]
+            # exact firing counts when the architecture has them or on logging steps; otherwise a fused kernel's
+            # free "did it fire" is enough to keep the dead-latent clocks right
+            cheap = out.fired_after_backward is not None and out.counts is None and not log_step
+            fired = None if cheap else out.fire_counts()
             self.since_fired += n
-            self.since_fired[fired > 0 if fired is not None else fired_any] = 0
+            self.since_fired[out.fired_after_backward() if cheap else fired > 0] = 0
             if fired is not None:
                 self.fire_count += fired
                 self.window_vectors += n
@@ -185,21 +183,20 @@ class SAETrainer:
         rec = {"step": self.step_no, "lr": lr, "coef": self.coef_at(self.step_no - 1)}
         if self.step_no in self.resample_steps and self.sample_fn is not None and sae.uses_resampling:
             rec["resampled"] = self.resample()
-        if self.step_no == cfg.steps and hasattr(sae, "calibrate"):
+        if self.step_no == cfg.steps:
             # inference settings fitted to the final weights (BatchTopK's threshold)
             sample = self.sample_fn(cfg.resample_samples, cfg.seed * 7919 + 1) if self.sample_fn is not None else x
-            rec["calibrated_threshold"] = sae.calibrate(sample.to(cfg.device))
-        if self.step_no % cfg.log_every == 0 or self.step_no == cfg.steps:
+            rec.update(sae.calibrate(sample.to(cfg.device)))
+        if log_step:
             with torch.no_grad():
-                x_hat = out["x_hat"]
                 rec.update(
                     {
-                        "mse": out["mse"].item(),
-                        "fvu": ((x_hat - x).pow(2).sum() / (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)).item(),
-                        "l0": out["l0"].item() if "l0" in out else (fired.sum() / n).item(),
-                        "sparsity": out["sparsity"].item(),
+                        "mse": out.mse.item(),
+                        "fvu": ((out.x_hat - y).pow(2).sum() / (y - y.mean(0)).pow(2).sum().clamp_min(1e-12)).item(),
+                        "l0": (fired.sum() / n).item(),
+                        "sparsity": out.sparsity.item(),
                         "dead_fraction": (self.since_fired >= cfg.dead_window).float().mean().item(),
-                        **{k: v.item() for k, v in out.items() if k.startswith("aux") and v.numel() == 1},
+                        **{k: v.item() for k, v in out.logs.items()},
                     }
                 )
         return rec

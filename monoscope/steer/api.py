@@ -8,13 +8,14 @@ from collections.abc import Sequence
 import torch
 
 from monoscope.errors import MonoscopeError
+from monoscope.sae.splice import check_splice
 from monoscope.steer.design import DesignConfig, design_inputs
 from monoscope.steer.domains import show_token
 from monoscope.steer.edits import Edit, check_features
 from monoscope.steer.effects import ablation_effects, feature_contributions
 from monoscope.steer.generate import SampleConfig, compare, encode_prompt
 from monoscope.steer.scan import best_corpus_example, feature_max_acts
-from monoscope.steer.splice import check_splice, steering
+from monoscope.steer.splice import steering
 
 
 def _need_data(run) -> None:
@@ -23,7 +24,8 @@ def _need_data(run) -> None:
 
 
 def max_acts_for(run, edits: Sequence[Edit], given: float | None = None, n_contexts: int = 256, progress: bool = False):
-    """Max activations for relative clamps: the given value, or measured on the validation split (BOS excluded)."""
+    """Max activations for relative clamps: the given value, or measured on the validation split (counted
+    positions only)."""
     if not any(e.relative for e in edits):
         return None
     if given is not None:
@@ -32,7 +34,7 @@ def max_acts_for(run, edits: Sequence[Edit], given: float | None = None, n_conte
         return {e.feature: given for e in edits}
     _need_data(run)
     toks = run.dataset.split("val").tokens[:n_contexts]
-    return feature_max_acts(run.model, run.sae, run.hook, toks, run.dataset.bos_id, progress=progress)
+    return feature_max_acts(run.model, run.sae, run.hook, toks, run.dataset.positions, progress=progress)
 
 
 def steered_generation(
@@ -51,7 +53,7 @@ def steered_generation(
     check_features([e.feature for e in edits], run.sae.d_sae)
     ids = encode_prompt(run.dataset.tokenizer, run.dataset.bos_id, prompt)
     m = max_acts_for(run, edits, max_act, max_act_contexts, progress)
-    intervention, resolved = steering(run.model, run.sae, edits, run.hook, error_term, m)
+    intervention, resolved = steering(run.model, run.sae, edits, run.hook, error_term, m, run.dataset.positions)
     out = compare(run.model, run.dataset.tokenizer, ids, cfg, intervention)
     out["edits"] = [{"feature": e.feature, "op": e.op, "value": e.value, "positions": e.positions} for e in resolved]
     out["error_term"] = error_term
@@ -65,8 +67,9 @@ def effects(run, feature: int, text: str, position: int | None = None, top: int 
     tok = run.dataset.tokenizer
     ids = encode_prompt(tok, run.dataset.bos_id, text)[: run.model.cfg.n_ctx]
     t = torch.tensor(ids)
-    abl = ablation_effects(run.model, run.sae, t, feature, run.hook)
-    con = feature_contributions(run.model, run.sae, t, feature, run.hook, position, top)
+    rule = run.dataset.positions
+    abl = ablation_effects(run.model, run.sae, t, feature, run.hook, positions=rule)
+    con = feature_contributions(run.model, run.sae, t, feature, run.hook, position, top, positions=rule)
     s = lambda i: show_token(tok, i)  # noqa: E731
     return {
         "feature": feature,
@@ -99,7 +102,7 @@ def design(
         raise MonoscopeError(f"init must be 'random' or 'corpus', got {init!r}")
     ds = run.dataset
     val = ds.split("val").tokens[:corpus_contexts]
-    ex = best_corpus_example(run.model, run.sae, run.hook, val, feature, ds.bos_id, progress=progress)
+    ex = best_corpus_example(run.model, run.sae, run.hook, val, feature, ds.positions, progress=progress)
     r = design_inputs(
         run.model,
         run.sae,

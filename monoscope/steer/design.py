@@ -20,8 +20,8 @@ import torch
 from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
+from monoscope.sae.splice import check_splice
 from monoscope.steer.edits import check_features
-from monoscope.steer.splice import check_splice
 
 
 @dataclass
@@ -69,7 +69,7 @@ def _pre_at_hook(
         with contextlib.suppress(_Stop):
             model(tokens)
     x = got["x"][:, -1].to(sae.W_dec.dtype)
-    return (x - sae.b_dec) @ sae.W_enc[:, feature] + sae.b_enc[feature]
+    return sae.pre_subset(x, torch.tensor([feature], device=x.device))[:, 0]
 
 
 def feature_activation(model, sae, hook: str, feature: int, tokens: torch.Tensor) -> torch.Tensor:

@@ -138,7 +138,7 @@ def find_domain_features(
         d = docs[i : i + t.shape[0]].flatten().tolist()
         return ["bos" if j < 0 else names[j] for j in d]
 
-    stats = domain_separation(model, sae, hook, tokens, label, dataset.bos_id, batch_contexts, progress)
+    stats = domain_separation(model, sae, hook, tokens, label, dataset.positions, batch_contexts, progress)
     out = {}
     for dom, st in sorted(stats.items()):
         if dom == "bos":

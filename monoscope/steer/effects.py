@@ -14,14 +14,22 @@ from __future__ import annotations
 
 import torch
 
+from monoscope.data.positions import Positions
 from monoscope.errors import MonoscopeError
+from monoscope.sae.splice import check_splice
 from monoscope.steer.edits import Edit, check_features
-from monoscope.steer.splice import check_splice, steer
+from monoscope.steer.splice import steer
 
 
 @torch.no_grad()
 def ablation_effects(
-    model, sae, tokens: torch.Tensor, feature: int, hook: str | None = None, error_term: bool = True
+    model,
+    sae,
+    tokens: torch.Tensor,
+    feature: int,
+    hook: str | None = None,
+    error_term: bool = True,
+    positions: Positions | int | None = None,
 ) -> dict:
     """Per token j >= 1: log p(token_j | prefix) with the feature zero-ablated minus clean; and the feature's
     activation."""
@@ -32,7 +40,7 @@ def ablation_effects(
         raise MonoscopeError("need at least one token after BOS to measure effects on")
     logits, cache = model.run_with_cache(t, names=[hook])
     acts = sae.encode(cache[hook].to(sae.W_dec.dtype))[0, :, feature]
-    with steer(model, sae, [Edit(feature, "ablate")], hook, error_term=error_term):
+    with steer(model, sae, [Edit(feature, "ablate")], hook, error_term=error_term, positions=positions):
         abl = model(t)
     tgt = t[0, 1:]
     lp_clean = logits[0, :-1].float().log_softmax(-1).gather(-1, tgt[:, None])[:, 0]
@@ -54,7 +62,14 @@ def _corr(a: torch.Tensor, b: torch.Tensor) -> float | None:
 
 @torch.no_grad()
 def feature_contributions(
-    model, sae, tokens: torch.Tensor, feature: int, hook: str | None = None, position: int | None = None, top: int = 10
+    model,
+    sae,
+    tokens: torch.Tensor,
+    feature: int,
+    hook: str | None = None,
+    position: int | None = None,
+    top: int = 10,
+    positions: Positions | int | None = None,
 ) -> dict:
     """A feature's contribution to the layer output and (direct path) to each logit at one position.
 
@@ -110,7 +125,7 @@ def feature_contributions(
     row = feat_logits[position]
     up, down = row.topk(min(top, row.numel())), (-row).topk(min(top, row.numel()))
     # the total effect on this position's logits through the rest of the model: clean minus ablated
-    with steer(model, sae, [Edit(feature, "ablate")], hook):
+    with steer(model, sae, [Edit(feature, "ablate")], hook, positions=positions):
         abl = model(t)[0, position]
     total_effect = logits[0, position] - abl
     return {

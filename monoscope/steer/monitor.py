@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
+from monoscope.data.positions import Positions
 from monoscope.errors import MonoscopeError
+from monoscope.sae.splice import check_splice
 from monoscope.steer.edits import check_features
-from monoscope.steer.splice import check_splice
 
 
 @dataclass
@@ -107,21 +108,22 @@ def iter_documents(
             yield str(p), text
 
 
-def _encode_subset(sae, x: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-    """Activations of only the watched features; ReLU and JumpReLU need just their encoder columns."""
-    pre = torch.addmm(sae.b_enc[feats], x - sae.b_dec, sae.W_enc[:, feats])
-    if sae.architecture == "relu":
-        return pre.relu()
-    if sae.architecture == "jumprelu":
-        return pre * (pre > sae.threshold[feats])
-    return sae.encode(x)[:, feats]  # TopK, gated: the activation depends on all latents
-
-
 class Monitor:
     """Watches features of an SAE spliced at its hook (read-only: the model's output is not changed)."""
 
-    def __init__(self, model, sae, tokenizer, bos_id: int, cfg: MonitorConfig, hook: str | None = None):
+    def __init__(
+        self,
+        model,
+        sae,
+        tokenizer,
+        bos_id: int,
+        cfg: MonitorConfig,
+        hook: str | None = None,
+        positions: Positions | int | None = None,
+    ):
+        """`positions`: which count (a Dataset's `.positions`; default: none holding `bos_id`)."""
         self.hook = check_splice(model, sae, hook)
+        self.rule = Positions.of(bos_id if positions is None else positions)
         check_features(cfg.features, sae.d_sae)
         self.model, self.sae, self.tok, self.bos, self.cfg = model, sae, tokenizer, bos_id, cfg
         self.n_ctx = model.cfg.n_ctx
@@ -153,9 +155,10 @@ class Monitor:
                 t[r, 1 : 1 + len(w)] = torch.tensor(w, dtype=torch.long)
             _, cache = self.model.run_with_cache(t.to(self.dev), names=[self.hook], stop_early=True)
             x = cache[self.hook][:, 1:]  # drop BOS
-            a = _encode_subset(self.sae, x.reshape(-1, x.shape[-1]).to(self.sae.W_dec.dtype), self.feats).view(
+            a = self.sae.encode_subset(x.reshape(-1, x.shape[-1]).to(self.sae.W_dec.dtype), self.feats).view(
                 len(win), L - 1, -1
             )
+            a[~self.rule.mask(t)[:, 1:].to(a.device)] = float("-inf")  # BOS or separator tokens inside a document
             for r, (_, _, w) in enumerate(win):  # padding never counts
                 a[r, len(w) :] = float("-inf")
             mx = a.amax((0, 1)).tolist()
@@ -222,8 +225,9 @@ def monitor_files(
     cfg: MonitorConfig,
     emit: Callable[[dict], None],
     hook: str | None = None,
+    positions: Positions | int | None = None,
 ) -> dict:
     """Monitor documents read from files; bad inputs stop the run or are listed in the summary (cfg.on_error)."""
-    mon = Monitor(model, sae, tokenizer, bos_id, cfg, hook)
+    mon = Monitor(model, sae, tokenizer, bos_id, cfg, hook, positions)
     docs = iter_documents(paths, cfg.text_field, cfg.on_error, mon.summary.bad_inputs)
     return mon.run(docs, emit).to_dict()

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from monoscope.data.positions import Positions
 from monoscope.errors import MonoscopeError
 
 
@@ -32,24 +33,20 @@ def iter_feature_acts(
             yield i, t, sae.encode(cache[hook].to(sae.W_dec.dtype))
 
 
-def _valid(t: torch.Tensor, bos_id: int | None) -> torch.Tensor:
-    """Positions the SAE should be judged on: not BOS (SAELens's exclude_special_tokens)."""
-    return torch.ones_like(t, dtype=torch.bool) if bos_id is None else t != bos_id
-
-
 def feature_max_acts(
     model,
     sae,
     hook: str,
     tokens: torch.Tensor,
-    bos_id: int | None = None,
+    positions: Positions | int | None = None,
     batch_contexts: int = 32,
     progress: bool = False,
 ) -> torch.Tensor:
-    """Maximum activation of every feature over the tokens (BOS excluded): [d_sae]."""
+    """Maximum activation of every feature over the positions that count (data/positions.py): [d_sae]."""
+    rule = Positions.of(positions)
     best = None
     for _, t, f in iter_feature_acts(model, sae, hook, tokens, batch_contexts, progress, "max activations"):
-        f = f.masked_fill(~_valid(t, bos_id)[..., None], 0.0)
+        f = f.masked_fill(~rule.mask(t)[..., None], 0.0)
         m = f.flatten(0, 1).max(0).values
         best = m if best is None else torch.maximum(best, m)
     return best.cpu()
@@ -69,13 +66,14 @@ def best_corpus_example(
     hook: str,
     tokens: torch.Tensor,
     feature: int,
-    bos_id: int | None = None,
+    positions: Positions | int | None = None,
     batch_contexts: int = 32,
     progress: bool = False,
 ) -> CorpusExample:
+    rule = Positions.of(positions)
     best = (float("-inf"), 0, 0)
     for i, t, f in iter_feature_acts(model, sae, hook, tokens, batch_contexts, progress, "best example"):
-        a = f[..., feature].masked_fill(~_valid(t, bos_id), float("-inf"))
+        a = f[..., feature].masked_fill(~rule.mask(t), float("-inf"))
         v, j = a.flatten().max(0)
         if float(v) > best[0]:
             best = (float(v), i + int(j) // t.shape[1], int(j) % t.shape[1])
@@ -89,7 +87,7 @@ def domain_separation(
     hook: str,
     tokens: torch.Tensor,
     token_domains: Callable[[int, torch.Tensor], list[str]],
-    bos_id: int | None = None,
+    positions: Positions | int | None = None,
     batch_contexts: int = 32,
     progress: bool = False,
 ) -> dict[str, dict[str, torch.Tensor]]:
@@ -97,9 +95,10 @@ def domain_separation(
 
     `token_domains(first_context, tokens)` labels each token of a batch with its domain.
     """
+    rule = Positions.of(positions)
     sums: dict[str, list[torch.Tensor]] = {}  # domain -> [n, sum, sumsq, fires]
     for i, t, f in iter_feature_acts(model, sae, hook, tokens, batch_contexts, progress, "domain features"):
-        ok = _valid(t, bos_id).flatten()
+        ok = rule.mask(t).flatten()
         labels = np.asarray(token_domains(i, t), dtype=object)[ok.cpu().numpy()]
         f = f.flatten(0, 1)[ok].double()
         for dom in set(labels.tolist()):

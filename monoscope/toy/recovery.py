@@ -66,14 +66,11 @@ class RecoveryConfig:
 
 
 def _sae_config(arch: str, d: int, d_sae: int, k: int):
-    """SAEConfig for `arch`; k is given only where the architecture refuses to go without it."""
-    from monoscope.sae import SAEConfig
+    """SAEConfig for `arch`; k is given where the architecture declares it needs one."""
+    from monoscope.sae import ARCHITECTURES, SAEConfig
 
     extra = SAE_SETTINGS.get(arch, {})
-    try:
-        return SAEConfig(architecture=arch, d_in=d, d_sae=d_sae, **extra)
-    except MonoscopeError:
-        return SAEConfig(architecture=arch, d_in=d, d_sae=d_sae, k=k, **extra)
+    return SAEConfig(architecture=arch, d_in=d, d_sae=d_sae, k=k if ARCHITECTURES[arch].needs_k else None, **extra)
 
 
 def fit_and_score(arch: str, data: SyntheticFeatures, cfg: RecoveryConfig, progress: bool = True) -> dict:

@@ -10,6 +10,7 @@ import torch
 
 from monoscope.activations.online import OnlineActivations, OnlineConfig
 from monoscope.data.dataset import TokenSplit
+from monoscope.data.positions import Positions
 from monoscope.errors import MonoscopeError
 from monoscope.models import GPT, GPTConfig
 from monoscope.sae import SAEConfig, TrainConfig, load_sae
@@ -27,6 +28,7 @@ class TinyData:
         t[:, 0] = 0
         pos = torch.arange(ctx).expand(n, -1) - 1
         self._split = TokenSplit(t, torch.arange(n)[:, None].expand(-1, ctx), pos)
+        self.positions = Positions((0,))  # BOS id 0 at position 0 and nowhere else
 
     def split(self, name):
         return self._split

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from monoscope.activations.store import ActivationStore, write_store
+from monoscope.data.positions import Positions
 from monoscope.errors import MonoscopeError
 
 
@@ -63,6 +64,7 @@ def test_harvest_float16_matches_model(tmp_path):
     class Data:
         folder = tmp_path
         meta = {"prepend_bos": False}
+        positions = Positions((), first_is_bos=False)  # no BOS, no separator: every position counts
 
         def split(self, name):
             from monoscope.data.dataset import TokenSplit

@@ -53,7 +53,8 @@ def server(tiny_run):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(store, live), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(store, live, port=port)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()
     deadline = time.time() + 20
@@ -205,5 +206,25 @@ def test_index_of_a_65536_latent_dictionary(browser, tmp_path):
         assert page.inner_text("#page-info").startswith(f"101–200 of {n}")
         page.locator("#feature-rows a").last.click()
         page.wait_for_selector("body[data-ready] #top-examples .ex")
+
+    run_page(browser, tmp_path, on_disk, steps)
+
+
+def test_static_index_survives_a_hostile_label(browser, tiny_run, tmp_path):
+    from dashboard_helpers import HOSTILE, hostile_store
+
+    from monoscope.dashboard.static import write_dashboard
+
+    index = write_dashboard(hostile_store(tiny_run, tmp_path), tmp_path / "dash", progress=False)
+
+    def steps(page):
+        page.goto(index.as_uri())
+        page.wait_for_selector("body[data-ready]")
+        assert page.title() == "features"
+        assert page.locator("#feature-rows tr").count() > 0
+        page.click("button[data-sort=max_act]")  # the list script ran on the parsed data
+        assert "max_act" in page.inner_text("#page-info")
+        page.click("button[data-sort=id]")
+        assert page.locator("#feature-rows tr").first.inner_text().split("\t")[-1].strip() == HOSTILE.strip()
 
     run_page(browser, tmp_path, on_disk, steps)

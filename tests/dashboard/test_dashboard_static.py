@@ -9,6 +9,7 @@ import json
 import re
 
 import pytest
+from dashboard_helpers import HOSTILE, hostile_store
 
 from monoscope.dashboard.static import SHARD, feature_record, write_dashboard
 from monoscope.errors import MonoscopeError
@@ -90,3 +91,14 @@ def test_refuses_a_foreign_folder(store, tmp_path):
     with pytest.raises(MonoscopeError, match="not made by monoscope dashboard"):
         write_dashboard(store, tmp_path, progress=False)
     assert (tmp_path / "mine.txt").read_text() == "user file"
+
+
+def test_data_is_inert_whatever_the_labels_hold(tiny_run, tmp_path):
+    """Corpus text reaches the pages only as base64 inside a JS string (nothing an HTML or JS parser can end
+    early), and comes back exactly; the renderer escapes it when it draws (the browser test checks that)."""
+    store = hostile_store(tiny_run, tmp_path)
+    index = write_dashboard(store, tmp_path / "dash", progress=False)
+    assert "<!--" not in index.read_text() and "owned" not in index.read_text()
+    for p in (tmp_path / "dash" / "data").glob("*.js"):
+        assert re.fullmatch(r'monoscope\.data\("\w+","[A-Za-z0-9+/=]*"\);\n', p.read_text()), p
+    assert unpack(tmp_path / "dash" / "data" / "index.js")[0][3] == HOSTILE

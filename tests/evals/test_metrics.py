@@ -35,7 +35,7 @@ def test_exact_reconstruction_recovers_all_loss(parts):
         exact_sae(model.cfg.d_mlp, hook),
         ds.split("val").tokens,
         cfg=EvalConfig(n_contexts=8),
-        bos_id=ds.bos_id,
+        positions=ds.positions,
         progress=False,
     )
     assert r["fvu"] < 1e-10 and r["kl"] < 1e-8
@@ -55,7 +55,7 @@ def test_mean_only_sae_matches_manual_metrics(parts):
     with torch.no_grad():
         sae.b_enc.fill_(-1e4)  # never fires: x_hat = b_dec = mean
         sae.b_dec.copy_(x.mean(0))
-    r = evaluate(model, sae, tokens, cfg=EvalConfig(n_contexts=4), bos_id=ds.bos_id, progress=False)
+    r = evaluate(model, sae, tokens, cfg=EvalConfig(n_contexts=4), positions=ds.positions, progress=False)
     assert r["fvu"] == pytest.approx(1.0, abs=1e-6)
     assert r["l0"] == 0 and r["dead_fraction"] == 1.0
     assert r["mse"] == pytest.approx(((x - x.mean(0)) ** 2).sum(-1).mean().item(), rel=1e-5)
@@ -82,3 +82,12 @@ def test_mismatches_are_refused(parts):
 def test_ablation_hook_names():
     assert ablation_hook("blocks.2.mlp.hook_pre") == "blocks.2.hook_mlp_out"
     assert ablation_hook("blocks.0.hook_resid_post") == "blocks.0.hook_resid_post"
+
+
+def test_counted_tokens_follow_the_position_rule(parts):
+    model, ds = parts
+    tokens = ds.split("val").tokens[:4].clone()
+    tokens[:, 5] = ds.bos_id  # a separator in every context: neither spliced nor counted
+    sae = exact_sae(model.cfg.d_mlp, "blocks.0.mlp.hook_post")
+    r = evaluate(model, sae, tokens, cfg=EvalConfig(n_contexts=4), positions=ds.positions, progress=False)
+    assert r["eval_tokens"] == int(ds.positions.mask(tokens).sum()) == int((tokens != ds.bos_id).sum())

@@ -145,3 +145,48 @@ def test_bad_setups():
     with pytest.raises(MonoscopeError, match="divisible by the 2 ranks"):
         local_batch_size(63, 2)
     assert local_batch_size(64, 2) == 32
+
+
+def test_a_distributed_run_resumes_from_the_shared_checkpoint_writer(tmp_path, monkeypatch):
+    """One rank in this process: killed after a checkpoint, resumed to the uninterrupted weights, with each step
+    logged once; the checkpoint carries its configuration like every other (a resume with another lr is refused)."""
+    import json
+
+    from monoscope.errors import MonoscopeError
+    from monoscope.sae import distributed
+
+    store = _store(tmp_path / "acts")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+
+    def cfg(lr=0.003):
+        return TrainConfig(
+            sae=SAEConfig("relu", 16, 32), total_vectors=64 * 30, batch_size=64, lr=lr, checkpoint_every=10, seed=0
+        )
+
+    def train(out, c):
+        monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+        return distributed.train_sae_distributed(store, out, c, progress=False, timeout_s=30)
+
+    ref = train(tmp_path / "ref", cfg())
+    real_step = distributed.SyncedTrainer.step
+
+    def dying_step(self, x):
+        if self.t.step_no == 25:
+            raise KeyboardInterrupt  # as a kill would, after the checkpoint at step 20
+        return real_step(self, x)
+
+    monkeypatch.setattr(distributed.SyncedTrainer, "step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "cut", cfg())
+    monkeypatch.setattr(distributed.SyncedTrainer, "step", real_step)
+    assert (tmp_path / "cut" / "checkpoint.pt").exists()
+    with pytest.raises(MonoscopeError, match="another configuration.*lr: 0.003 -> 0.001"):
+        train(tmp_path / "cut", cfg(lr=0.001))
+    back = train(tmp_path / "cut", cfg())
+    for k in ("W_enc", "b_enc", "W_dec", "b_dec"):
+        assert torch.equal(getattr(back, k), getattr(ref, k)), k
+    steps = [json.loads(r)["step"] for r in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 30
+    assert not (tmp_path / "cut" / "checkpoint.pt").exists()

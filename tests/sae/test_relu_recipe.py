@@ -22,7 +22,7 @@ def test_forward_matches_the_seed_equations():
     assert torch.allclose(sae.encode(x), f, atol=1e-6)
     assert torch.allclose(sae(x), f @ sae.W_dec + sae.b_dec, atol=1e-6)
     out = sae.loss(x, sparsity_coef=2.0)
-    assert torch.allclose(out["total"], ((sae(x) - x) ** 2).sum(-1).mean() + 2.0 * f.sum(-1).mean(), atol=1e-4)
+    assert torch.allclose(out.total, ((sae(x) - x) ** 2).sum(-1).mean() + 2.0 * f.sum(-1).mean(), atol=1e-4)
 
 
 def test_step_keeps_unit_decoder_rows_and_drops_parallel_gradient():
@@ -33,7 +33,7 @@ def test_step_keeps_unit_decoder_rows_and_drops_parallel_gradient():
         )
     )
     sae = tr.sae
-    loss = sae.loss(x, 1.0)["total"]
+    loss = sae.loss(x, 1.0).total
     loss.backward()
     sae.remove_parallel_grad()
     assert (sae.W_dec.grad * sae.W_dec).sum(1).abs().max() < 1e-5

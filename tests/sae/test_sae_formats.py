@@ -9,17 +9,11 @@ import torch
 from safetensors.torch import save_file
 
 from monoscope.errors import MonoscopeError
-from monoscope.sae import SAEConfig, load_sae, make_sae, save_sae
+from monoscope.sae import ARCHITECTURES, SAEConfig, load_sae, make_sae, save_sae
 from monoscope.sae.foreign import load_dictionary_learning, load_sparsify
+from monoscope.sae.io import from_saelens
 
-ALL = [
-    ("relu", {}),
-    ("topk", {"k": 4}),
-    ("batchtopk", {"k": 4}),
-    ("jumprelu", {}),
-    ("gated", {}),
-    ("matryoshka", {"k": 4}),
-]
+ALL = [(a, {"k": 4} if c.needs_k else {}) for a, c in sorted(ARCHITECTURES.items())]  # a new one is tested too
 HAVE_SAELENS = importlib.util.find_spec("sae_lens") is not None
 
 
@@ -29,8 +23,8 @@ def perturbed(arch, kw, seed=0):
     with torch.no_grad():
         for p in sae.parameters():
             p.add_(0.1 * torch.randn_like(p))
-        if arch in ("batchtopk", "matryoshka"):
-            sae.threshold.fill_(0.2)
+        for b in sae.buffers():  # e.g. a BatchTopK threshold, not estimated before training
+            b.fill_(0.2)
     return sae.eval()
 
 
@@ -39,9 +33,7 @@ def test_save_load_round_trip_keeps_the_function(arch, kw, tmp_path):
     sae = perturbed(arch, kw)
     save_sae(sae, tmp_path, sparsity=torch.rand(64))
     cfg = json.loads((tmp_path / "cfg.json").read_text())
-    assert cfg["architecture"] == {"relu": "standard", "batchtopk": "jumprelu", "matryoshka": "jumprelu"}.get(
-        arch, arch
-    )
+    assert cfg["architecture"] == ARCHITECTURES[arch].saved_name()
     assert cfg["metadata"]["monoscope_architecture"] == arch
     back = load_sae(tmp_path)
     x = torch.randn(20, 16)
@@ -49,10 +41,33 @@ def test_save_load_round_trip_keeps_the_function(arch, kw, tmp_path):
     assert torch.allclose(back(x), sae(x), atol=1e-5)
 
 
+def test_the_shipped_architectures_save_under_their_saelens_names():
+    names = {a: ARCHITECTURES[a].saved_name() for a in ("relu", "topk", "batchtopk", "jumprelu", "gated", "matryoshka")}
+    assert names == {
+        "relu": "standard",
+        "topk": "topk",
+        "batchtopk": "jumprelu",
+        "jumprelu": "jumprelu",
+        "gated": "gated",
+        "matryoshka": "jumprelu",
+    }
+    assert {n: from_saelens(n) for n in ("standard", "topk", "jumprelu", "gated", "batchtopk")} == {
+        "standard": "relu",
+        "topk": "topk",
+        "jumprelu": "jumprelu",
+        "gated": "gated",
+        "batchtopk": "jumprelu",
+    }
+
+
 @pytest.mark.skipif(not HAVE_SAELENS, reason="sae-lens is not installed (pip install -e '.[bench]')")
 @pytest.mark.parametrize("arch,kw", ALL)
 def test_real_saelens_reads_ours_and_we_read_theirs(arch, kw, tmp_path):
     from sae_lens import SAE
+    from sae_lens.registry import SAE_CLASS_REGISTRY
+
+    if ARCHITECTURES[arch].saved_name() not in SAE_CLASS_REGISTRY:
+        pytest.skip(f"SAELens has no {ARCHITECTURES[arch].saved_name()!r} architecture to read {arch} with")
 
     sae = perturbed(arch, kw, seed=1)
     save_sae(sae, tmp_path / "ours")

@@ -108,3 +108,16 @@ def test_bad_inputs(run):
     with pytest.raises(MonoscopeError, match="unknown hook point"):
         with steer(run.model, nohook, []):
             pass
+
+
+def test_steering_leaves_separators_untouched(run, toks):
+    """The one position rule (data/positions.py): a BOS/separator token inside a context is not steered, as evals
+    and analysis do not count it (steering used to splice every position but the first)."""
+    i, _ = active_feature(run)
+    t = toks.clone()
+    t[:, 6] = run.dataset.bos_id
+    x = hook_value(run, t)
+    with torch.no_grad(), steer(run.model, run.sae, [Edit(i, "clamp", 7.0)], positions=run.dataset.positions):
+        y = hook_value(run, t)
+    assert torch.equal(y[:, [0, 6]], x[:, [0, 6]])
+    assert (y[:, 1:6] - x[:, 1:6]).abs().max() > 1e-3
