@@ -74,3 +74,57 @@ def frontier(rows: Sequence[dict], path: Path | str, title: str = "SAE frontier"
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
     return save(fig, path)
+
+
+def bench_bars(result: dict, out: Path | str) -> list[Path]:
+    """One PNG per bench-sae metric: a bar per SAE (sparse probing: accuracy per k beside the raw probe)."""
+    out = Path(out)
+    saes = result["saes"]
+    labels = [f"{Path(p).name or p}\n{v['architecture']} {v['d_sae']}" for p, v in saes.items()]
+    scalars = {
+        "fvu": lambda v: v["core"].get("fvu"),
+        "l0": lambda v: v["core"].get("l0"),
+        "loss_recovered": lambda v: v["core"].get("loss_recovered"),
+        "mean_absorption_fraction_score": lambda v: v["absorption"].get("mean_absorption_fraction_score"),
+        "mean_full_absorption_score": lambda v: v["absorption"].get("mean_full_absorption_score"),
+        "mean_num_split_features": lambda v: v["absorption"].get("mean_num_split_features"),
+    }
+    paths = []
+    for key, get in scalars.items():
+        vals = [get(v) for v in saes.values()]
+        fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(vals), 3.2))
+        ax.bar(range(len(vals)), [float("nan") if x is None else x for x in vals])
+        ax.set_xticks(range(len(vals)), labels, fontsize=7)
+        ax.set_title(key)
+        ax.grid(alpha=0.3, axis="y")
+        paths.append(save(fig, out / f"{key}.png"))
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for label, v in zip(labels, saes.values()):
+        fitted = [t for t in v["sparse_probing"] if "skipped" not in t]
+        ks = sorted(int(k.split("_")[2]) for k in (fitted[0] if fitted else {}) if k.startswith("sae_top_"))
+        if fitted:
+            ax.plot(
+                ks,
+                [sum(t[f"sae_top_{k}_test_accuracy"] for t in fitted) / len(fitted) for k in ks],
+                "o-",
+                label=label.replace("\n", " "),
+            )
+            raw = sum(t["llm_test_accuracy"] for t in fitted) / len(fitted)
+    if any("skipped" not in t for v in saes.values() for t in v["sparse_probing"]):
+        ax.axhline(raw, color="k", ls="--", label="raw activations")
+    ax.set_xscale("log")
+    ax.set_xlabel("k latents")
+    ax.set_ylabel("mean test accuracy over tasks")
+    ax.set_title("sparse probing")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    paths.append(save(fig, out / "sparse_probing.png"))
+    if result["stability"]:
+        fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(result["stability"]), 3.2))
+        pairs = result["stability"]
+        ax.bar(range(len(pairs)), [p["share_matched_a_in_b"] for p in pairs])
+        ax.set_xticks(range(len(pairs)), [f"{Path(p['a']).name} in\n{Path(p['b']).name}" for p in pairs], fontsize=7)
+        ax.set_title(f"stability: share of latents with best decoder cosine > {pairs[0]['threshold']}")
+        ax.grid(alpha=0.3, axis="y")
+        paths.append(save(fig, out / "stability.png"))
+    return paths

@@ -10,6 +10,7 @@ from monoscope.errors import MonoscopeError
 
 # One module per group of sub-commands; each defines register(subparsers).
 COMMAND_MODULES = [
+    "monoscope.cli.bench_sae",
     "monoscope.cli.features",
     "monoscope.cli.pipeline",
     "monoscope.cli.report",

@@ -1,0 +1,35 @@
+"""`monoscope bench-sae`: absorption, sparse probing, stability and core metrics for several SAEs of one hook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "bench-sae", help="SAE quality side by side: core metrics, absorption, sparse probing, stability"
+    )
+    p.add_argument("--sae", action="append", required=True, help="SAE or run folder; repeat for every SAE compared")
+    p.add_argument("--out", required=True, help="folder for bench_sae.json and one PNG per metric")
+    p.add_argument("--context", action="append", default=[], metavar="NAME=REGEX", help="extra probing task")
+    p.add_argument("--eval-contexts", type=int, default=64, help="validation contexts for the core metrics")
+    p.add_argument("--probe-contexts", type=int, default=256, help="validation contexts for sparse probing")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from monoscope.evals.bench import BenchConfig, bench_saes
+    from monoscope.io import write_json
+    from monoscope.plots import bench_bars
+
+    cfg = BenchConfig(
+        eval_contexts=args.eval_contexts, probe_contexts=args.probe_contexts, contexts=args.context, device=args.device
+    )
+    result = bench_saes(args.sae, cfg, progress=True)
+    out = Path(args.out)
+    write_json(out / "bench_sae.json", result)
+    for p in bench_bars(result, out):
+        print(p)
+    print(out / "bench_sae.json")
+    return 0
