@@ -118,6 +118,20 @@ def special_ids(tok) -> tuple[int | None, int | None]:
     return bos, sep
 
 
+def whole_document_tokenizer(tok):
+    """A copy of the model's `tokenizers` backend with truncation and padding switched off.
+
+    A `tokenizer.json` may carry both (sentence-transformers models ship truncation to 128 and fixed padding to
+    128); `encode_batch` honours them, which would cut every document to its first tokens and pack pad ids as
+    text. Packing needs each document whole, so neither setting is kept, and the stored copy is clean too."""
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(tok.backend_tokenizer.to_str())
+    backend.no_truncation()
+    backend.no_padding()
+    return backend
+
+
 class Packer:
     """Streams documents into contexts of n_ctx tokens, keeping (document, position) for every token."""
 
@@ -193,10 +207,11 @@ def build_hf_dataset(out: Path | str, cfg: HFDataConfig, overwrite: bool = False
         raise MonoscopeError(
             f"tokenizer {cfg.tokenizer} has no BOS, CLS or EOS token to prepend; pass --no-prepend-bos"
         )
-    backend = tok.backend_tokenizer
+    backend = whole_document_tokenizer(tok)
     packs = {"train": Packer(cfg.n_ctx, bos, sep, cfg.prepend_bos), "val": Packer(cfg.n_ctx, bos, sep, cfg.prepend_bos)}
     rng = np.random.default_rng(cfg.seed)
     domains: dict[str, int] = {}
+    domain_tokens: dict[str, int] = {}
     doc_id = 0
     tmp = out / "docs.jsonl.tmp"
     bar = tqdm(total=cfg.max_tokens or None, desc="tokenise", unit="tok", unit_scale=True, disable=not progress)
@@ -210,6 +225,7 @@ def build_hf_dataset(out: Path | str, cfg: HFDataConfig, overwrite: bool = False
                 split = "val" if rng.random() < cfg.val_fraction else "train"
                 dom = str(r[cfg.domain_column]) if cfg.domain_column else "text"
                 domains[dom] = domains.get(dom, 0) + 1
+                domain_tokens[dom] = domain_tokens.get(dom, 0) + len(enc.ids)
                 before = packs["train"].tokens()
                 packs[split].add(enc.ids, doc_id)
                 bar.update(packs["train"].tokens() - before)
@@ -253,6 +269,7 @@ def build_hf_dataset(out: Path | str, cfg: HFDataConfig, overwrite: bool = False
             "train_tokens": int(train.tokens.numel()),
             "val_tokens": int(val.tokens.numel()),
             "domains": domains,
+            "domain_tokens": domain_tokens,
             "train_repeat": {},
         },
     )
