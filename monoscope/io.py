@@ -74,15 +74,32 @@ def save_tensors(path: Path | str, tensors: dict[str, torch.Tensor], metadata: d
 _PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")
 
 
-def load_tensors(path: Path | str, what: str = "safetensors file") -> dict[str, torch.Tensor]:
-    """Load a safetensors file; a pickle or a truncated file gets a one-line error, never unpickled."""
-    path = Path(path)
+def _check_safetensors(path: Path, what: str) -> None:
     if not path.exists():
         raise MonoscopeError(f"missing {what}: {path}")
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
         raise MonoscopeError(f"{path} is a pickle/zip file, not safetensors; monoscope never unpickles weights")
+
+
+def tensor_shapes(path: Path | str, what: str = "safetensors file") -> dict[str, tuple[int, ...]]:
+    """Names and shapes from a safetensors header alone, so a loader can check them before allocating anything."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    _check_safetensors(path, what)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, Exception) as e:  # safetensors raises several types for corrupt input
+        raise MonoscopeError(f"{path} is not a valid safetensors file (truncated or corrupt): {e}") from None
+
+
+def load_tensors(path: Path | str, what: str = "safetensors file") -> dict[str, torch.Tensor]:
+    """Load a safetensors file; a pickle or a truncated file gets a one-line error, never unpickled."""
+    path = Path(path)
+    _check_safetensors(path, what)
     try:
         return load_file(str(path))
     except (SafetensorError, Exception) as e:  # safetensors raises several types for corrupt input
