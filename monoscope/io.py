@@ -120,3 +120,25 @@ def read_jsonl(path: Path | str) -> list[dict]:
         if line.strip():
             out.append(json.loads(line))
     return out
+
+
+REMOTE_CODE_FILES = ("config.json", "tokenizer_config.json", "preprocessor_config.json")
+
+
+def refuse_remote_code(folder: Path | str) -> None:
+    """A Hugging Face folder whose config names Python classes (`auto_map`) would run its own code on load;
+    monoscope loads such folders never (transformers is also told trust_remote_code=False)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return  # a hub id: transformers refuses remote code itself under trust_remote_code=False
+    for name in REMOTE_CODE_FILES:
+        p = folder / name
+        if not p.exists():
+            continue
+        cfg = read_json(p, f"Hugging Face {name}")
+        if isinstance(cfg, dict) and cfg.get("auto_map"):
+            code = sorted({str(v) for v in cfg["auto_map"].values()} if isinstance(cfg["auto_map"], dict) else [])
+            raise MonoscopeError(
+                f"{p} maps classes to code in the folder ({', '.join(code)[:200]}); monoscope never runs a model "
+                "folder's own code: use an architecture transformers ships, or remove auto_map after reading the code"
+            )

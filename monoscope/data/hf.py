@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from monoscope.data.dataset import Dataset
 from monoscope.errors import MonoscopeError
-from monoscope.io import save_tensors, write_json, write_text
+from monoscope.io import refuse_remote_code, save_tensors, write_json, write_text
 from monoscope.runs import finish_stage, open_stage
 
 BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text", ".md": "text"}
@@ -100,8 +100,9 @@ def load_hf_tokenizer(name: str):
         import transformers
     except ImportError as e:
         raise MonoscopeError(f"Hugging Face tokenizers need transformers: pip install 'monoscope[hf]' ({e})") from None
+    refuse_remote_code(name)
     try:
-        tok = transformers.AutoTokenizer.from_pretrained(name)
+        tok = transformers.AutoTokenizer.from_pretrained(name, trust_remote_code=False)
     except (OSError, ValueError) as e:
         raise MonoscopeError(f"cannot load a tokenizer from {name}: {str(e).splitlines()[0]}") from None
     if not getattr(tok, "is_fast", False):
