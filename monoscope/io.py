@@ -91,7 +91,7 @@ def tensor_shapes(path: Path | str, what: str = "safetensors file") -> dict[str,
     _check_safetensors(path, what)
     try:
         with safe_open(str(path), framework="pt") as f:
-            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     except (SafetensorError, Exception) as e:  # safetensors raises several types for corrupt input
         raise MonoscopeError(f"{path} is not a valid safetensors file (truncated or corrupt): {e}") from None
 
