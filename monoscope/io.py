@@ -112,14 +112,51 @@ def jsonl_append(path: Path | str, record: dict) -> None:
 
 
 def read_jsonl(path: Path | str) -> list[dict]:
+    """Records of a JSON-lines log. A last line cut short by a crash (no newline, not JSON) is dropped, as the
+    record was never finished; a bad line anywhere else is corruption and gets one line naming it."""
     path = Path(path)
     if not path.exists():
         return []
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
             out.append(json.loads(line))
+        except json.JSONDecodeError:
+            if n == len(lines):  # the unterminated last line: a torn append
+                break
+            raise MonoscopeError(
+                f"{path}:{n} is not a JSON record; the log is corrupt (delete it to start it again)"
+            ) from None
     return out
+
+
+def truncate_jsonl(path: Path | str, step: int) -> None:
+    """Keep the records up to `step` (and drop a torn last line): a resumed run then logs each step once."""
+    path = Path(path)
+    if path.exists():
+        keep = [r for r in read_jsonl(path) if r.get("step", 0) <= step]
+        write_text(path, "".join(json.dumps(r, default=_json_default) + "\n" for r in keep))
+
+
+def save_torch(path: Path | str, obj: Any) -> Path:
+    """torch.save to a temporary name, fsynced, then renamed: a crash leaves the old checkpoint or the new one."""
+    return _atomic(Path(path), lambda tmp: torch.save(obj, tmp))
+
+
+def load_torch(path: Path | str, what: str = "checkpoint", device: str | torch.device = "cpu") -> Any:
+    """torch.load(weights_only=True) (no arbitrary pickles); anything unreadable is one line that names the fix."""
+    path = Path(path)
+    try:
+        return torch.load(path, weights_only=True, map_location=device)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for torn or foreign files
+        raise MonoscopeError(
+            f"{what} {path} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}); "
+            "delete it or pass --overwrite to start again"
+        ) from None
 
 
 REMOTE_CODE_FILES = ("config.json", "tokenizer_config.json", "preprocessor_config.json")
