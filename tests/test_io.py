@@ -1,4 +1,4 @@
-"""monoscope.io: JSON-lines logs survive a torn last append; torch checkpoints are fsynced and read with one-line errors."""
+"""monoscope.io: JSON-lines logs survive a torn last append; torch checkpoints are fsynced, bad ones are one line."""
 
 from __future__ import annotations
 
