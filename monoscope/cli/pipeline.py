@@ -25,8 +25,17 @@ def register(sub) -> None:
     p.add_argument("--vocab-size", type=int, default=4096)
     p.add_argument("--n-ctx", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--tokenizer", default=None, help="reuse this tokenizer.json (e.g. a shipped model's) instead of training one"
+    )
     _common(p)
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("corpus", help="rebuild the built-in corpus snapshot from its sources")
+    p.add_argument("action", choices=["build"], help="build: write the snapshot and its manifest")
+    p.add_argument("--out", required=True, help="snapshot file (.jsonl.xz); its manifest corpus.json goes beside it")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing snapshot")
+    p.set_defaults(func=cmd_corpus)
 
     p = sub.add_parser("train-model", help="train the built-in subject model (resumes if interrupted)")
     p.add_argument("--data", required=True, help="folder made by `monoscope data`")
@@ -133,7 +142,7 @@ def register(sub) -> None:
 
 
 def cmd_data(a) -> int:
-    from monoscope.data.dataset import DataConfig, build_dataset
+    from monoscope.data.dataset import DataConfig, build_dataset, describe
 
     ds = build_dataset(
         a.out,
@@ -144,10 +153,26 @@ def cmd_data(a) -> int:
             seed=a.seed,
             text_field=a.text_field,
             domain_field=a.domain_field,
+            tokenizer=a.tokenizer,
         ),
         a.overwrite,
     )
+    print(describe(ds.meta), end="")
     print(json.dumps({k: ds.meta[k] for k in ("vocab_size", "train_tokens", "val_tokens", "train_repeat")}))
+    return 0
+
+
+def cmd_corpus(a) -> int:
+    from monoscope.data.builtin.build import build_docs, write_snapshot
+    from monoscope.errors import MonoscopeError
+
+    out = Path(a.out)
+    if not out.name.endswith(".jsonl.xz"):
+        raise MonoscopeError(f"--out {out}: expected a file name ending in .jsonl.xz")
+    if out.exists() and not a.overwrite:
+        raise MonoscopeError(f"{out} exists; pass --overwrite to replace it")
+    meta = write_snapshot(build_docs(progress=True), out)
+    print(json.dumps({k: meta[k] for k in ("fingerprint", "documents", "chars")}))
     return 0
 
 
