@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monoscope.data.dataset import Dataset
+from monoscope.data.fingerprint import check_model_reads
 from monoscope.errors import MonoscopeError
 from monoscope.models import load_model
 from monoscope.sae.io import load_sae
@@ -67,6 +68,8 @@ def load_run(
     if ddir is None and need_data:
         raise MonoscopeError(f"cannot find the dataset for {sdir}; pass --data FOLDER")
     ds = Dataset(ddir) if ddir is not None else None
+    if ds is not None:
+        check_model_reads(mdir, ds.identity())
     hook = meta.get("hook_name")
     if not hook:
         raise MonoscopeError(f"{sdir}/cfg.json names no metadata.hook_name")
