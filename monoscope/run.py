@@ -1,12 +1,16 @@
 """Open what a run folder holds: the subject model, its dataset and the SAE, found from one path.
 
 A user names an SAE folder or a whole run folder (`runs/NAME` with `data/`,
-`model/`, `sae/`); the model and dataset are found beside it or through the
-paths recorded in the SAE's metadata.
+`model/`, `sae/`); the model and dataset are the ones named with --model/--data
+or found beside the SAE. The paths recorded in an SAE's metadata are never
+followed on their own: a downloaded SAE would point anywhere, so they are only
+quoted in the error that asks for --model/--data. Where the folders used are not
+the run's own, one line on stderr names them.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,17 +40,24 @@ class Run:
     sae: object
     dataset: Dataset | None
     hook: str
-
-    @property
-    def model_folder(self) -> Path:
-        return Path(self.sae.cfg.metadata.get("model_path") or self.folder / "model")
+    model_folder: Path | None = None
+    data_folder: Path | None = None
 
 
-def _first(*paths) -> Path | None:
-    for p in paths:
-        if p and Path(p).exists():
-            return Path(p)
+def _folder(given: Path | str | None, beside: Path, what: str, flag: str) -> Path | None:
+    """The folder named on the command line, else the one beside the SAE; None where neither exists."""
+    if given:
+        if not Path(given).exists():
+            raise MonoscopeError(f"{what} folder {given} does not exist; pass {flag} FOLDER")
+        return Path(given)
+    if beside.exists():
+        return beside
     return None
+
+
+def _missing(what: str, flag: str, recorded: str, sdir: Path) -> MonoscopeError:
+    hint = f" (its metadata names {recorded}, which is not followed unasked)" if recorded else ""
+    return MonoscopeError(f"no {what} beside the SAE {sdir}; pass {flag} FOLDER{hint}")
 
 
 def load_run(
@@ -60,13 +71,15 @@ def load_run(
     sae = load_sae(sdir, device)
     meta = sae.cfg.metadata
     run = sdir.parent
-    mdir = _first(model, run / "model", meta.get("model_path"))
+    mdir = _folder(model, run / "model", "model", "--model")
     if mdir is None:
-        raise MonoscopeError(f"cannot find the subject model for {sdir}; pass --model FOLDER")
-    m = load_model(mdir, device)
-    ddir = _first(data, run / "data", meta.get("dataset_path"))
+        raise _missing("subject model", "--model", meta.get("model_path", ""), sdir)
+    ddir = _folder(data, run / "data", "data", "--data")
     if ddir is None and need_data:
-        raise MonoscopeError(f"cannot find the dataset for {sdir}; pass --data FOLDER")
+        raise _missing("dataset", "--data", meta.get("dataset_path", ""), sdir)
+    if model or data or sdir != run / "sae":
+        print(f"monoscope: SAE {sdir}, model {mdir}, data {ddir or '(none)'}", file=sys.stderr)
+    m = load_model(mdir, device)
     ds = Dataset(ddir) if ddir is not None else None
     if ds is not None:
         check_model_reads(mdir, ds.identity())
@@ -78,4 +91,6 @@ def load_run(
         raise MonoscopeError(
             f"tokenizer vocabulary ({ds.meta['vocab_size']}) and model vocabulary ({m.cfg.vocab_size}) differ"
         )
-    return Run(folder=run, sae_folder=sdir, model=m, sae=sae, dataset=ds, hook=hook)
+    return Run(
+        folder=run, sae_folder=sdir, model=m, sae=sae, dataset=ds, hook=hook, model_folder=mdir, data_folder=ddir
+    )

@@ -2,7 +2,8 @@
 
 A stage whose folder holds a finished stamp with the same config is reused; a
 different config is refused unless the user asks to overwrite, so a user's
-results are never replaced by accident.
+results are never replaced by accident. --overwrite deletes only a folder that
+the same stage stamped; a folder stamped by another stage is always refused.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def open_stage(folder: Path | str, stage: str, config: dict[str, Any], overwrite
         same = old.get("stage") == stage and old.get("config") == _plain(config)
         if same and old.get("complete"):
             return True
+        if old.get("stage") != stage:  # --overwrite replaces a result of this stage only, never another's
+            raise MonoscopeError(
+                f"{folder} holds a {old.get('stage')} result, not {stage}; --overwrite replaces only a {stage} "
+                "result: choose another --out (or delete that folder yourself)"
+            )
         if not same and not overwrite:
             raise MonoscopeError(
                 f"{folder} was made by {old.get('stage')} with another configuration "

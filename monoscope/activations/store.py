@@ -34,13 +34,6 @@ from monoscope.runs import finish_stage, open_stage, require_stage
 INDEX_COLUMNS = ("token", "doc", "pos", "row", "col")
 
 
-def _save_npy(path: Path, arr: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, arr)
-    tmp.replace(path)
-
-
 @dataclass
 class HarvestConfig:
     hook: str = "blocks.0.mlp.hook_post"
@@ -91,6 +84,8 @@ class _ShardFile:
         self.fh.truncate(_HEADER + self.n * self.width * self.dtype.itemsize)
         self.fh.seek(0)
         self.fh.write(_npy_header(self.dtype, (self.n, self.width)))
+        self.fh.flush()
+        os.fsync(self.fh.fileno())  # on disk before it takes its name: a crash never leaves a named torn shard
         self.fh.close()
         self.tmp.replace(self.path)
 
@@ -306,6 +301,20 @@ def write_store(
     return ActivationStore(out)
 
 
+def _check_shard_name(name, folder: Path) -> None:
+    """A shard is a plain file inside the store: a name from meta.json never leads outside it."""
+    if (
+        not isinstance(name, str)
+        or not name.endswith(".npy")
+        or Path(name).name != name
+        or name.startswith(".")
+        or "\\" in name
+    ):
+        raise MonoscopeError(
+            f"{folder}/meta.json names shard {name!r}; shards must be plain .npy file names inside the store"
+        )
+
+
 class ActivationStore:
     """Read side of a store: random access, trace-back, and shuffled streaming batches."""
 
@@ -318,19 +327,37 @@ class ActivationStore:
         self.hook: str = self.meta["hook"]
         self._acts: list[np.ndarray] = []
         self._index: list[np.ndarray] = []
-        for s in self.meta["shards"]:
+        shards = self.meta.get("shards")
+        if not isinstance(shards, list) or not all(
+            isinstance(s, dict) and {"acts", "index", "n"} <= set(s) for s in shards
+        ):
+            raise MonoscopeError(f"{self.folder}/meta.json: 'shards' must list {{acts, index, n}} entries")
+        for s in shards:
+            for name in (s["acts"], s["index"]):
+                _check_shard_name(name, self.folder)
+            if not isinstance(s["n"], int) or s["n"] < 0:
+                raise MonoscopeError(f"{self.folder}/meta.json: shard {s['acts']} has row count {s['n']!r}")
             try:
-                a = np.load(self.folder / s["acts"], mmap_mode="r")
-                i = np.load(self.folder / s["index"], mmap_mode="r")
+                a = np.load(self.folder / s["acts"], mmap_mode="r", allow_pickle=False)
+                i = np.load(self.folder / s["index"], mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError) as e:
                 raise MonoscopeError(
                     f"activation shard {s['acts']} in {self.folder} is missing or corrupt: {e}"
                 ) from None
-            if a.shape != (s["n"], self.d_in) or i.shape != (s["n"], 5):
-                raise MonoscopeError(f"shard {s['acts']} has shape {a.shape}, expected ({s['n']}, {self.d_in})")
+            for name, arr, want in ((s["acts"], a, (s["n"], self.d_in)), (s["index"], i, (s["n"], len(INDEX_COLUMNS)))):
+                if arr.shape != want:
+                    raise MonoscopeError(
+                        f"shard {name} in {self.folder} has shape {arr.shape}, meta.json says {want}; "
+                        "the store is torn or edited: harvest it again with --overwrite"
+                    )
             self._acts.append(a)
             self._index.append(i)
-        self._starts = np.cumsum([0] + [s["n"] for s in self.meta["shards"]])
+        self._starts = np.cumsum([0] + [s["n"] for s in shards])
+        if int(self._starts[-1]) != self.count:
+            raise MonoscopeError(
+                f"{self.folder}/meta.json says count {self.count} but its shards hold {int(self._starts[-1])} "
+                "vectors; the store is torn or edited: harvest it again with --overwrite"
+            )
 
     @property
     def norm_scale(self) -> float:

@@ -15,8 +15,8 @@ def register(sub) -> None:
     p.add_argument("--tokens", type=float, default=1e6, help="tokens to analyse")
     p.add_argument("--out", default=None, help="output folder (default RUN/analysis)")
     p.add_argument("--split", default="train", choices=["train", "val"])
-    p.add_argument("--model", default=None, help="model folder (default: beside the SAE or from its metadata)")
-    p.add_argument("--data", default=None, help="data folder (default: beside the SAE or from its metadata)")
+    p.add_argument("--model", default=None, help="model folder (default: beside the SAE)")
+    p.add_argument("--data", default=None, help="data folder (default: beside the SAE)")
     p.add_argument("--top-k", type=int, default=20, help="top examples per feature")
     p.add_argument("--before", type=int, default=12, help="context tokens shown before the active token")
     p.add_argument("--after", type=int, default=4, help="context tokens shown after it")
@@ -54,6 +54,8 @@ def register(sub) -> None:
         "by default only 127.0.0.1, localhost and [::1] are trusted",
     )
     p.add_argument("--no-live", action="store_true", help="do not load the model (no live text page)")
+    p.add_argument("--model", default=None, help="model folder for the live page (default: beside the SAE)")
+    p.add_argument("--data", default=None, help="data folder (default: beside the SAE)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_serve)
 
@@ -91,6 +93,6 @@ def cmd_dashboard(a) -> int:
 def cmd_serve(a) -> int:
     from monoscope.dashboard.server import open_browser_state, serve
 
-    store, live = open_browser_state(a.sae, a.store, live=not a.no_live, device=a.device)
+    store, live = open_browser_state(a.sae, a.store, live=not a.no_live, device=a.device, model=a.model, data=a.data)
     serve(store, live, a.host, a.port, tuple(a.allow_host))
     return 0

@@ -131,8 +131,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("eval", help="reconstruction and downstream metrics of an SAE")
     p.add_argument("--sae", required=True, help="SAE folder or run folder")
-    p.add_argument("--model", default=None, help="model folder (default: beside the SAE or from its metadata)")
-    p.add_argument("--data", default=None, help="data folder (default: beside the SAE or from its metadata)")
+    p.add_argument("--model", default=None, help="model folder (default: beside the SAE)")
+    p.add_argument("--data", default=None, help="data folder (default: beside the SAE)")
     p.add_argument("--contexts", type=int, default=256)
     p.add_argument("--out", default=None, help="write eval.json and density.png here")
     _common(p, out=False)

@@ -69,7 +69,22 @@ def cmd_data_hf(a) -> int:
         a.seed,
     )
     ds = build_hf_dataset(a.out, cfg, a.overwrite, progress=not a.quiet)
-    print(json.dumps({k: ds.meta[k] for k in ("vocab_size", "train_tokens", "val_tokens", "n_ctx", "prepend_bos")}))
+    print(
+        json.dumps(
+            {
+                k: ds.meta[k]
+                for k in (
+                    "vocab_size",
+                    "train_tokens",
+                    "val_tokens",
+                    "n_ctx",
+                    "prepend_bos",
+                    "domains",
+                    "domain_tokens",
+                )
+            }
+        )
+    )
     return 0
 
 

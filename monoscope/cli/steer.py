@@ -11,8 +11,8 @@ from pathlib import Path
 
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sae", required=True, help="SAE folder or run folder")
-    p.add_argument("--model", default=None, help="model folder (default: beside the SAE or from its metadata)")
-    p.add_argument("--data", default=None, help="data folder (default: beside the SAE or from its metadata)")
+    p.add_argument("--model", default=None, help="model folder (default: beside the SAE)")
+    p.add_argument("--data", default=None, help="data folder (default: beside the SAE)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 

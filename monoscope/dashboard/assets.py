@@ -165,7 +165,7 @@ STATIC_JS = r"""
         '<div class="meta">effect on every token\'s logit, log10(1+count) bars</div></div>');
     } else {
       p.push('<div class="panel" id="logits"><h3>logit effects</h3>' +
-        '<span class="muted">not available for this hook</span></div>');
+        '<span class="muted">' + esc(meta.logit_note) + '</span></div>');
     }
     p.push('<div class="panel" id="neighbours"><h3>nearest features (decoder cosine)</h3>' +
       featureLinks(meta, f.nb) + '</div>');

@@ -132,9 +132,9 @@ def feature_page(store: FeatureStore, i: int, links: Links) -> str | None:
             f'<div class="meta">effect on every token\'s logit, log10(1+count) bars</div></div>'
         )
     else:
+        why = meta.get("logit_effects_note") or "not available for this hook"
         panels.append(
-            '<div class="panel" id="logits"><h3>logit effects</h3>'
-            '<span class="muted">not available for this hook</span></div>'
+            f'<div class="panel" id="logits"><h3>logit effects</h3><span class="muted">{escape(why)}</span></div>'
         )
     panels.append(
         '<div class="panel" id="neighbours"><h3>nearest features (decoder cosine)</h3>'

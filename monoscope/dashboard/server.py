@@ -222,7 +222,12 @@ def create_app(store: FeatureStore, live: LiveModel | None = None, port: int = 8
 
 
 def open_browser_state(
-    sae: Path | str, store_path: Path | str | None = None, live: bool = True, device: str = "cpu"
+    sae: Path | str,
+    store_path: Path | str | None = None,
+    live: bool = True,
+    device: str = "cpu",
+    model: Path | str | None = None,
+    data: Path | str | None = None,
 ) -> tuple[FeatureStore, LiveModel | None]:
     """The store for an SAE (refused if built for other weights) and, with `live`, the model and SAE."""
     from monoscope.features.analysis import default_out
@@ -231,7 +236,7 @@ def open_browser_state(
 
     sdir = sae_dir(sae)
     if live:
-        run = load_run(sae, device=device)
+        run = load_run(sae, model, data, device=device)
         path = Path(store_path) if store_path else default_out(run)
         return FeatureStore(path, sae_folder=sdir), live_model(run)
     path = Path(store_path) if store_path else (sdir.parent if sdir.name == "sae" else sdir) / "analysis"

@@ -127,6 +127,7 @@ def _meta(store: FeatureStore, ids: list[int] | None) -> dict:
         "sae_path": m["sae_path"],
         "hook": m["hook"],
         "corr_tokens": m.get("corr_tokens"),
+        "logit_note": m.get("logit_effects_note") or "not available for this hook",
         "quantile_bins": m["config"]["quantile_bins"],
         "domain_names": names,
         "doc_domain": [where[d] for d in doms],

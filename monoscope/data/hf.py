@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from monoscope.data.dataset import Dataset
 from monoscope.errors import MonoscopeError
-from monoscope.io import save_tensors, write_json, write_text
+from monoscope.io import refuse_remote_code, save_tensors, write_json, write_text
 from monoscope.runs import finish_stage, open_stage
 
 BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text", ".md": "text"}
@@ -100,8 +100,9 @@ def load_hf_tokenizer(name: str):
         import transformers
     except ImportError as e:
         raise MonoscopeError(f"Hugging Face tokenizers need transformers: pip install 'monoscope[hf]' ({e})") from None
+    refuse_remote_code(name)
     try:
-        tok = transformers.AutoTokenizer.from_pretrained(name)
+        tok = transformers.AutoTokenizer.from_pretrained(name, trust_remote_code=False)
     except (OSError, ValueError) as e:
         raise MonoscopeError(f"cannot load a tokenizer from {name}: {str(e).splitlines()[0]}") from None
     if not getattr(tok, "is_fast", False):
@@ -116,6 +117,20 @@ def special_ids(tok) -> tuple[int | None, int | None]:
     bos = next((i for i in (tok.bos_token_id, tok.cls_token_id, tok.eos_token_id) if i is not None), None)
     sep = next((i for i in (tok.eos_token_id, tok.sep_token_id, bos) if i is not None), None)
     return bos, sep
+
+
+def whole_document_tokenizer(tok):
+    """A copy of the model's `tokenizers` backend with truncation and padding switched off.
+
+    A `tokenizer.json` may carry both (sentence-transformers models ship truncation to 128 and fixed padding to
+    128); `encode_batch` honours them, which would cut every document to its first tokens and pack pad ids as
+    text. Packing needs each document whole, so neither setting is kept, and the stored copy is clean too."""
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(tok.backend_tokenizer.to_str())
+    backend.no_truncation()
+    backend.no_padding()
+    return backend
 
 
 class Packer:
@@ -193,10 +208,11 @@ def build_hf_dataset(out: Path | str, cfg: HFDataConfig, overwrite: bool = False
         raise MonoscopeError(
             f"tokenizer {cfg.tokenizer} has no BOS, CLS or EOS token to prepend; pass --no-prepend-bos"
         )
-    backend = tok.backend_tokenizer
+    backend = whole_document_tokenizer(tok)
     packs = {"train": Packer(cfg.n_ctx, bos, sep, cfg.prepend_bos), "val": Packer(cfg.n_ctx, bos, sep, cfg.prepend_bos)}
     rng = np.random.default_rng(cfg.seed)
     domains: dict[str, int] = {}
+    domain_tokens: dict[str, int] = {}
     doc_id = 0
     tmp = out / "docs.jsonl.tmp"
     bar = tqdm(total=cfg.max_tokens or None, desc="tokenise", unit="tok", unit_scale=True, disable=not progress)
@@ -210,6 +226,7 @@ def build_hf_dataset(out: Path | str, cfg: HFDataConfig, overwrite: bool = False
                 split = "val" if rng.random() < cfg.val_fraction else "train"
                 dom = str(r[cfg.domain_column]) if cfg.domain_column else "text"
                 domains[dom] = domains.get(dom, 0) + 1
+                domain_tokens[dom] = domain_tokens.get(dom, 0) + len(enc.ids)
                 before = packs["train"].tokens()
                 packs[split].add(enc.ids, doc_id)
                 bar.update(packs["train"].tokens() - before)
@@ -253,6 +270,7 @@ def build_hf_dataset(out: Path | str, cfg: HFDataConfig, overwrite: bool = False
             "train_tokens": int(train.tokens.numel()),
             "val_tokens": int(val.tokens.numel()),
             "domains": domains,
+            "domain_tokens": domain_tokens,
             "train_repeat": {},
         },
     )

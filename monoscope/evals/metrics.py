@@ -7,6 +7,8 @@ version uses KL(clean‖·) in place of CE - CE_clean. The SAE is spliced by the
 one splice (sae/splice.py) without the error term; positions that do not count
 (the leading BOS, BOS and separator tokens: data/positions.py) are left
 unspliced and uncounted, as the SAE never saw them (SAELens's exclude_special_tokens).
+Encoders have no next-token loss: evals/encoder.py measures masked-LM loss recovered
+(where there is an MLM head) and the cosine of pooled outputs instead.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tqdm.auto import tqdm
 
 from monoscope.data.positions import Positions
 from monoscope.errors import MonoscopeError
+from monoscope.evals.encoder import EncoderDownstream
 from monoscope.models.hook_names import hook_name, parse_hook
 from monoscope.models.transformer import lm_loss
 from monoscope.sae.splice import check_splice, splice_hooks
@@ -71,6 +74,7 @@ def evaluate(
     ce = {"clean": 0.0, "spliced": 0.0, "zero": 0.0}
     kl = {"spliced": 0.0, "zero": 0.0}
     n_pred = 0
+    encoder = None if getattr(model, "causal", True) else EncoderDownstream(model)
     t0 = time.time()
     for i in tqdm(range(0, len(tokens), cfg.batch_contexts), desc="eval", disable=not progress):
         t = tokens[i : i + cfg.batch_contexts].to(cfg.device)
@@ -81,7 +85,6 @@ def evaluate(
             sae.check_input(x, f"activations at {hook}")
             seen.update(x=x, f=f, x_hat=x_hat)
 
-        logits_clean = model(t)
         splice = splice_hooks(sae, hook, rule, error_term=False, observe=observe)
         logits_spliced = model.run_with_hooks(t, fwd_hooks=splice)
         x, f, x_hat = seen["x"], seen["f"], seen["x_hat"]
@@ -94,7 +97,12 @@ def evaluate(
         active = fs > 0
         fires += active.sum(0).cpu()
         l0_sum += active.sum().item()
-        logits_zero = model.run_with_hooks(t, fwd_hooks=[(abl, lambda v, hp: torch.zeros_like(v))])
+        zero = [(abl, lambda v, hp: torch.zeros_like(v))]
+        if encoder is not None:  # no next-token loss: masked-LM loss and output cosine (evals/encoder.py)
+            encoder.add(t, keep, splice_hooks(sae, hook, rule, error_term=False), zero)
+            continue
+        logits_clean = model(t)
+        logits_zero = model.run_with_hooks(t, fwd_hooks=zero)
         m = t.shape[0] * (t.shape[1] - 1)
         n_pred += m
         lp_clean = F.log_softmax(logits_clean[:, :-1].float(), -1)
@@ -104,11 +112,8 @@ def evaluate(
         kl["zero"] += _kl(lp_clean, F.log_softmax(logits_zero[:, :-1].float(), -1)).sum().item()
     mean = s_xvec / n_tok
     total_var = s_x2 - n_tok * mean.pow(2).sum().item()
-    ce = {k: v / n_pred for k, v in ce.items()}
-    kl = {k: v / n_pred for k, v in kl.items()}
     density = fires.double() / n_tok
-    denom = ce["zero"] - ce["clean"]
-    return {
+    r = {
         "hook": hook,
         "ablation_hook": abl,
         "eval_tokens": n_tok,
@@ -119,6 +124,19 @@ def evaluate(
         "dead_fraction": (fires == 0).double().mean().item(),
         "dead_window_tokens": n_tok,
         "dense_fraction": (density > 0.1).double().mean().item(),
+    }
+    if encoder is not None:
+        return {
+            **r,
+            **encoder.result(),
+            "log10_density": torch.log10(density + 1e-10).tolist(),
+            "seconds": round(time.time() - t0, 2),
+        }
+    ce = {k: v / n_pred for k, v in ce.items()}
+    kl = {k: v / n_pred for k, v in kl.items()}
+    denom = ce["zero"] - ce["clean"]
+    return {
+        **r,
         "ce_clean": ce["clean"],
         "ce_spliced": ce["spliced"],
         "ce_zero_ablated": ce["zero"],

@@ -27,6 +27,7 @@ from monoscope.features.logit_effects import (
     logit_effects,
     logit_panel,
     neuron_alignment,
+    no_logit_effects_reason,
     typical_ln_scale,
 )
 from monoscope.features.running import DoublingHistogram, FeatureCorrelation, GroupedReservoir, NeuronCorrelation
@@ -340,6 +341,7 @@ def _finish(run, cfg: AnalysisConfig, acc: _Acc, writer: StoreWriter, stage: dic
             "config": stage,
             "ln_scale": acc.ln_scale,
             "logit_effects": eff is not None,
+            "logit_effects_note": "" if eff is not None else no_logit_effects_reason(model),
             "corr_tokens": acc.fcorr.n,
             "domains": [d["domain"] for d in ds.docs],
         }

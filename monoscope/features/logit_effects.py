@@ -33,6 +33,13 @@ def typical_ln_scale(model, tokens: torch.Tensor) -> float | None:
 
 
 @torch.no_grad()
+def no_logit_effects_reason(model) -> str:
+    """What a page says in place of the logit panels when logit_effects gave None."""
+    if model.unembed is None:
+        return "the model has no unembedding (an encoder, or no final norm mapped): no logit effects"
+    return "not available for this hook"
+
+
 def logit_effects(
     model, hook: str, W_dec: torch.Tensor, scale: float | None, k: int = 10, bins: int = 32, chunk: int = 1024
 ) -> dict | None:

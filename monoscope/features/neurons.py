@@ -75,6 +75,7 @@ def context_comparison(results: list[dict]) -> list[dict]:
         if "error" in r:
             continue
         f, n = r.get("best_feature"), r.get("neuron")
+        probe = r.get("probe") or {}  # {"error": ...} where the probe could not be fitted (e.g. a context too rare)
         rows.append(
             {
                 "context": r["name"],
@@ -90,8 +91,9 @@ def context_comparison(results: list[dict]) -> list[dict]:
                 "max_neuron_proxy_corr": r["max_neuron_proxy_corr"],
                 "feature_beats_neuron": r["feature_beats_neuron"],
                 "goal_met": r["goal_met"],
-                "probe_specificity": r["probe"]["specificity"] if "probe" in r else None,
-                "probe_sensitivity": r["probe"]["sensitivity"] if "probe" in r else None,
+                "probe_specificity": probe.get("specificity"),
+                "probe_sensitivity": probe.get("sensitivity"),
+                "probe_error": probe.get("error"),
             }
         )
     return rows

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from monoscope.errors import MonoscopeError
+from monoscope.io import refuse_remote_code
 from monoscope.models.hf_arch import ARCH_SPECS, HOW_TO_MAP, ArchSpec, spec_for
 from monoscope.models.hooks import HookedModel, HookPoint
 from monoscope.models.transformer import lm_loss
@@ -246,8 +247,9 @@ class HFModel(HookedModel):
                 f"{local} has no config.json; "
                 "expected a Hugging Face model folder (save_pretrained) or a monoscope model"
             )
+        refuse_remote_code(local)
         try:
-            config = transformers.AutoConfig.from_pretrained(str(folder))
+            config = transformers.AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
         except (OSError, ValueError) as e:
             raise MonoscopeError(f"cannot read a model config from {folder}: {str(e).splitlines()[0]}") from None
         if isinstance(arch, str):
@@ -261,7 +263,7 @@ class HFModel(HookedModel):
         candidates += [transformers.AutoModelForCausalLM, transformers.AutoModelForMaskedLM, transformers.AutoModel]
         for klass in candidates:
             try:
-                model = klass.from_pretrained(str(folder), dtype=compute)
+                model = klass.from_pretrained(str(folder), dtype=compute, trust_remote_code=False)
                 break
             except ValueError:  # this auto class does not cover the config
                 continue
@@ -272,7 +274,7 @@ class HFModel(HookedModel):
         tokenizer = None
         if not local.exists() or any((local / f).exists() for f in TOKENIZER_FILES):
             try:
-                tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+                tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
             except (OSError, ValueError):
                 tokenizer = None
         name = model_name or (local.name if local.exists() else str(folder))

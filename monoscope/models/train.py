@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from monoscope.data.fingerprint import TRAINED_ON
 from monoscope.errors import MonoscopeError
-from monoscope.io import jsonl_append, read_jsonl, write_json, write_text
+from monoscope.io import jsonl_append, load_torch, read_jsonl, save_torch, truncate_jsonl, write_json, write_text
 from monoscope.models.transformer import GPT, GPTConfig, lm_loss
 from monoscope.runs import finish_stage, open_stage
 
@@ -106,15 +106,22 @@ def train_model(
     start = 0
     state_path = out / STATE
     if state_path.exists():
-        state = torch.load(state_path, weights_only=True, map_location=cfg.device)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        start = int(state["step"])
+        state = load_torch(state_path, "model checkpoint", cfg.device)
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["opt"])
+            start = int(state["step"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise MonoscopeError(
+                f"model checkpoint {state_path} does not fit this model ({type(e).__name__}); "
+                "delete it or pass --overwrite to start again"
+            ) from None
     train = dataset.split("train").tokens
     val = dataset.split("val").tokens[: cfg.eval_contexts]
     metrics = out / "metrics.jsonl"
     if start == 0 and metrics.exists():
         metrics.unlink()
+    truncate_jsonl(metrics, start)  # steps logged after the checkpoint, and a torn last line, are dropped
     t0 = time.time()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train-model", disable=not progress)
     model.train()
@@ -157,6 +164,4 @@ def train_model(
 
 
 def _checkpoint(path: Path, model, opt, step: int) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)
-    tmp.replace(path)
+    save_torch(path, {"model": model.state_dict(), "opt": opt.state_dict(), "step": step})

@@ -9,24 +9,18 @@ torch.load(weights_only=True) only.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 
 from monoscope.errors import MonoscopeError
-from monoscope.io import jsonl_append, read_jsonl, write_text
+from monoscope.io import load_torch, save_torch, truncate_jsonl
 
 CHECKPOINT = "checkpoint.pt"
 
 
 def save_checkpoint(path: Path, state: dict, config: dict) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({**state, "config_json": json.dumps(config, sort_keys=True, default=str)}, tmp)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    save_torch(path, {**state, "config_json": json.dumps(config, sort_keys=True, default=str)})
 
 
 def config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -42,12 +36,9 @@ def config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 def load_checkpoint(path: Path, config: dict, device: str | torch.device = "cpu") -> dict:
     """The saved state, or a one-line error if it was made with another configuration."""
-    try:
-        st = torch.load(path, weights_only=True, map_location=device)
-    except Exception as e:  # noqa: BLE001 - any unreadable checkpoint gets one clear line
-        raise MonoscopeError(
-            f"checkpoint {path} is unreadable ({type(e).__name__}); delete it or pass --overwrite"
-        ) from None
+    st = load_torch(path, "checkpoint", device)
+    if not isinstance(st, dict):
+        raise MonoscopeError(f"checkpoint {path} holds no training state; delete it or pass --overwrite")
     old = json.loads(st.pop("config_json", "{}"))
     diff = config_diff(old, json.loads(json.dumps(config, sort_keys=True, default=str)))
     if diff:
@@ -59,13 +50,8 @@ def load_checkpoint(path: Path, config: dict, device: str | torch.device = "cpu"
 
 
 def truncate_metrics(path: Path, step: int) -> None:
-    """Drop metric lines written after the checkpoint, so a resumed run logs each step once."""
-    path = Path(path)
-    if path.exists():
-        keep = [r for r in read_jsonl(path) if r.get("step", 0) <= step]
-        write_text(path, "")
-        for r in keep:
-            jsonl_append(path, r)
+    """Drop metric lines written after the checkpoint (and a torn last line), so a resumed run logs each step once."""
+    truncate_jsonl(path, step)
 
 
 def refuse_other_config(folder: Path, stage: str, config: dict, overwrite: bool) -> None:

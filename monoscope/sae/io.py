@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from monoscope.errors import MonoscopeError
-from monoscope.io import load_tensors, read_json, save_tensors, write_json
+from monoscope.io import load_tensors, read_json, save_tensors, tensor_shapes, write_json
 from monoscope.sae.base import ARCHITECTURES, SAE, SAEConfig
 
 
@@ -76,6 +76,9 @@ def load_sae(folder: Path | str, device: str | torch.device = "cpu") -> SAE:
         dtype=raw.get("dtype", "float32"),
         metadata=meta,
     )
+    with torch.device("meta"):  # shapes only: a cfg.json may claim sizes the weights file does not hold
+        expected = ARCHITECTURES[arch](cfg).saved_shapes()
+    check_shapes(expected, tensor_shapes(folder / WEIGHTS, "SAE weights"), str(folder / WEIGHTS))
     sae = ARCHITECTURES[arch](cfg)
     tensors = load_tensors(folder / WEIGHTS, "SAE weights")
     if raw.get("rescale_acts_by_decoder_norm") and "W_dec" in tensors:
@@ -84,13 +87,20 @@ def load_sae(folder: Path | str, device: str | torch.device = "cpu") -> SAE:
     return sae.to(device).eval()
 
 
+def check_shapes(expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]], where: str) -> None:
+    """Every tensor the SAE needs is there with its shape; names a missing key or a wrong shape."""
+    for k, shape in expected.items():
+        if k not in found:
+            raise MonoscopeError(f"{where} lacks {k!r} (expected shape {list(shape)})")
+        if tuple(found[k]) != tuple(shape):
+            raise MonoscopeError(
+                f"{where}: {k!r} has shape {list(found[k])}, expected {list(shape)} (does cfg.json's d_in/d_sae match?)"
+            )
+
+
 def load_state(sae: SAE, tensors: dict[str, torch.Tensor], where: str) -> None:
     """Copy named tensors (saved layout) into an SAE, naming any missing key or wrong shape."""
-    for k, shape in sae.saved_shapes().items():
-        if k not in tensors:
-            raise MonoscopeError(f"{where} lacks {k!r} (expected shape {list(shape)})")
-        if tuple(tensors[k].shape) != tuple(shape):
-            raise MonoscopeError(f"{where}: {k!r} has shape {list(tensors[k].shape)}, expected {list(shape)}")
+    check_shapes(sae.saved_shapes(), {k: tuple(v.shape) for k, v in tensors.items()}, where)
     state = sae.import_tensors({k: tensors[k] for k in sae.saved_shapes()})
     sae.load_state_dict({k: v.float() for k, v in state.items()})
 

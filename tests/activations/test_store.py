@@ -93,3 +93,70 @@ def test_corrupt_shard_is_reported(store, tmp_path):
     (copy / st.meta["shards"][0]["acts"]).write_bytes(b"garbage")
     with pytest.raises(MonoscopeError, match="missing or corrupt"):
         ActivationStore(copy)
+
+
+def _edited_copy(st, tmp_path, edit):
+    import json
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(st.folder, copy)
+    meta = json.loads((copy / "meta.json").read_text())
+    edit(meta, copy)
+    (copy / "meta.json").write_text(json.dumps(meta))
+    return copy
+
+
+@pytest.mark.parametrize("name", ["../outside.npy", "/etc/outside.npy", "sub/acts.npy", ".hidden.npy", "acts.pkl"])
+def test_hostile_shard_names_are_refused(store, tmp_path, name):
+    st, _, _ = store
+    outside = tmp_path / "outside.npy"
+    np.save(outside, np.zeros((st.meta["shards"][0]["n"], st.d_in), dtype=np.float32))
+
+    def edit(meta, copy):
+        meta["shards"][0]["acts"] = name if name != "/etc/outside.npy" else str(outside)
+
+    copy = _edited_copy(st, tmp_path, edit)
+    with pytest.raises(MonoscopeError, match=r"shards must be plain \.npy file names inside the store"):
+        ActivationStore(copy)
+
+
+@pytest.mark.parametrize("delta", [1, -1])
+def test_count_that_disagrees_with_the_shards_is_refused(store, tmp_path, delta):
+    st, _, _ = store
+    copy = _edited_copy(st, tmp_path, lambda meta, _: meta.update(count=meta["count"] + delta))
+    with pytest.raises(MonoscopeError, match=rf"says count {st.count + delta} but its shards hold {st.count} vectors"):
+        ActivationStore(copy)
+
+
+def test_wrong_length_index_names_the_index_and_both_shapes(store, tmp_path):
+    st, _, _ = store
+    s0 = st.meta["shards"][0]
+
+    def edit(meta, copy):
+        np.save(copy / s0["index"], np.zeros((s0["n"] - 3, 5), dtype=np.int32))
+
+    copy = _edited_copy(st, tmp_path, edit)
+    want = rf"shard {s0['index']} in .* has shape \({s0['n'] - 3}, 5\), meta.json says \({s0['n']}, 5\)"
+    with pytest.raises(MonoscopeError, match=want):
+        ActivationStore(copy)
+
+
+def test_shards_are_on_disk_before_they_are_named(store, tmp_path, monkeypatch):
+    """Each shard file is fsynced while it still has its temporary name, then renamed."""
+    import os
+
+    st, ds, model = store
+    synced = []
+    real = os.fsync
+
+    def record(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    new = harvest(model, ds, tmp_path / "h", HarvestConfig(max_tokens=1000, shard_size=300), progress=False)
+    names = [s[k] for s in new.meta["shards"] for k in ("acts", "index")]
+    assert len(names) > 2
+    for name in names:
+        assert str(tmp_path / "h" / (name + ".tmp")) in synced

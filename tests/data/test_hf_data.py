@@ -107,3 +107,44 @@ def test_no_bos_and_missing_column(tmp_path, tok_dir):
     with pytest.raises(MonoscopeError, match="max_tokens|n_ctx"):
         HFDataConfig("x", "y", n_ctx=1)
     assert torch.is_tensor(tr.doc)
+
+
+def test_tokenizer_file_truncation_and_padding_ignored(tmp_path, tok_dir):
+    """A tokenizer.json that says truncate to 8 and pad to 8 (as sentence-transformers models ship) must not cut
+    documents: every document is tokenised whole, no pad id enters the contexts, and the stored tokenizer is clean."""
+    import shutil
+
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    cut = tmp_path / "cut_tok"
+    shutil.copytree(tok_dir, cut)
+    spec = json.loads((cut / "tokenizer.json").read_text())
+    spec["truncation"] = {"direction": "Right", "max_length": 8, "strategy": "LongestFirst", "stride": 0}
+    spec["padding"] = {
+        "strategy": {"Fixed": 8},
+        "direction": "Right",
+        "pad_to_multiple_of": None,
+        "pad_id": 1,
+        "pad_type_id": 0,
+        "pad_token": "</s>",
+    }
+    (cut / "tokenizer.json").write_text(json.dumps(spec))
+    assert AutoTokenizer.from_pretrained(cut).backend_tokenizer.truncation is not None  # the file really carries it
+    src = _write(tmp_path / "src", "text")
+    ds = build_hf_dataset(
+        tmp_path / "data", HFDataConfig(str(src), str(cut), n_ctx=16, val_fraction=0.0), progress=False
+    )
+    whole = AutoTokenizer.from_pretrained(tok_dir)
+    lengths = [len(whole(d["text"], add_special_tokens=False)["input_ids"]) for d in ds.docs]
+    assert max(lengths) > 8
+    assert [d["n_tokens"] for d in ds.docs] == lengths
+    # packed: every document token plus one separator each, BOS per context, only the last partial context dropped
+    stream = sum(lengths) + len(lengths)
+    assert ds.meta["domain_tokens"] == {"text": sum(lengths)}
+    assert stream - 15 < ds.meta["train_tokens"] * 15 / 16 <= stream
+    tr = ds.split("train")
+    for d in (0, 30, 57):  # the last document may lose its tail to the dropped partial context
+        assert int((tr.doc == d).sum()) == lengths[d] + 1
+    stored = Tokenizer.from_file(str(tmp_path / "data" / "tokenizer.json"))
+    assert stored.truncation is None and stored.padding is None

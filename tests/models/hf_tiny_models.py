@@ -84,6 +84,15 @@ def tiny_config(family: str, vocab: int):
             max_position_embeddings=64,
             **small,
         )
+    if family == "roberta":
+        return T.RobertaConfig(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+            **small,
+        )
     raise ValueError(family)
 
 
@@ -94,7 +103,7 @@ def save_tiny(family: str, folder: Path) -> Path:
     tok = tiny_tokenizer()
     cfg = tiny_config(family, len(tok))
     torch.manual_seed(0)
-    klass = T.BertForMaskedLM if family == "bert" else T.AutoModelForCausalLM
+    klass = {"bert": T.BertForMaskedLM, "roberta": T.RobertaForMaskedLM}.get(family, T.AutoModelForCausalLM)
     model = klass.from_config(cfg) if klass is T.AutoModelForCausalLM else klass(cfg)
     model.save_pretrained(folder)
     tok.save_pretrained(folder)

@@ -163,3 +163,36 @@ def test_encoder_has_no_unembedding(folders):
     torch.testing.assert_close(layer.output.dense(layer.intermediate(c[h.input])), c[h.out])
     with pytest.raises(MonoscopeError, match="out of range"):
         m.mlp_hooks(5)
+
+
+def test_a_folder_with_its_own_code_is_refused_and_its_code_never_runs(folders, tmp_path):
+    """config.json with auto_map names Python files in the folder; loading it must neither prompt nor run them."""
+    import shutil
+
+    hostile = tmp_path / "remote"
+    shutil.copytree(folders["gpt2"], hostile)
+    ran = tmp_path / "code_ran"
+    (hostile / "configuration_evil.py").write_text(
+        f"open({str(ran)!r}, 'w').write('ran')\n"
+        "from transformers import GPT2Config\n\nclass EvilConfig(GPT2Config):\n    model_type = 'gpt2'\n"
+    )
+    (hostile / "modeling_evil.py").write_text(
+        f"open({str(ran)!r}, 'w').write('ran')\n"
+        "from transformers import GPT2LMHeadModel\n\nclass EvilModel(GPT2LMHeadModel):\n    pass\n"
+    )
+    cfg = json.loads((hostile / "config.json").read_text())
+    cfg["auto_map"] = {"AutoConfig": "configuration_evil.EvilConfig", "AutoModelForCausalLM": "modeling_evil.EvilModel"}
+    (hostile / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(MonoscopeError, match=r"never runs a model folder's own code") as e:
+        load_model(hostile)
+    assert "\n" not in str(e.value) and not ran.exists()
+    # the tokenizer path of data-hf is held to the same rule
+    from monoscope.data.hf import load_hf_tokenizer
+
+    tcfg = json.loads((hostile / "tokenizer_config.json").read_text())
+    (hostile / "config.json").write_text(json.dumps({k: v for k, v in cfg.items() if k != "auto_map"}))
+    tcfg["auto_map"] = {"AutoTokenizer": ["tokenization_evil.EvilTokenizer", None]}
+    (hostile / "tokenizer_config.json").write_text(json.dumps(tcfg))
+    with pytest.raises(MonoscopeError, match=r"tokenizer_config.json maps classes to code"):
+        load_hf_tokenizer(str(hostile))
+    assert not ran.exists()

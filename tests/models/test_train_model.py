@@ -53,3 +53,36 @@ def test_loss_decreases(tiny_run, tmp_path):
     train_model(ds, tmp_path / "m", _cfg(ds, steps=30), progress=False)
     recs = [json.loads(line) for line in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
     assert sum(r["loss"] for r in recs[-5:]) / 5 < sum(r["loss"] for r in recs[:5]) / 5 - 0.2
+
+
+def test_resume_survives_a_torn_metrics_line_and_refuses_a_bad_checkpoint(tiny_run, tmp_path, monkeypatch):
+    import json
+
+    from monoscope.errors import MonoscopeError
+
+    out, _ = tiny_run
+    ds = Dataset(out / "data")
+    real = train_mod._checkpoint
+
+    def crash(path, model, opt, step):
+        real(path, model, opt, step)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "_checkpoint", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(ds, tmp_path / "m", _cfg(ds), progress=False)
+    monkeypatch.setattr(train_mod, "_checkpoint", real)
+    metrics = tmp_path / "m" / "metrics.jsonl"
+    with open(metrics, "a") as fh:
+        fh.write('{"step": 4, "loss": 5.')  # the process died inside an append
+    train_model(ds, tmp_path / "m", _cfg(ds), progress=False)
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert steps == list(range(1, 9))
+
+    monkeypatch.setattr(train_mod, "_checkpoint", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(ds, tmp_path / "n", _cfg(ds), progress=False)
+    state = tmp_path / "n" / "train_state.pt"
+    state.write_bytes(state.read_bytes()[:200])
+    with pytest.raises(MonoscopeError, match=r"model checkpoint .*train_state.pt is unreadable.*--overwrite"):
+        train_model(ds, tmp_path / "n", _cfg(ds), progress=False)

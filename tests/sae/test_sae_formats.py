@@ -184,3 +184,16 @@ def test_saelens_weights_file_holding_a_pickle_is_refused(tmp_path):
     torch.save(sae.state_dict(), tmp_path / "sae_weights.safetensors")
     with pytest.raises(MonoscopeError, match="never unpickles"):
         load_sae(tmp_path)
+
+
+@pytest.mark.parametrize("arch,kw", ALL)
+def test_oversized_cfg_is_refused_from_the_header_before_allocating(arch, kw, tmp_path):
+    """A cfg.json claiming d_sae = 10**12 (petabytes) is checked against the safetensors header first: one line naming
+    the tensor and both shapes, nothing of that size is ever allocated."""
+    save_sae(perturbed(arch, kw), tmp_path)
+    cfg = json.loads((tmp_path / "cfg.json").read_text())
+    cfg["d_sae"] = 10**12
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    with pytest.raises(MonoscopeError, match=r"has shape \[.*\], expected \[.*1000000000000.*\]") as e:
+        load_sae(tmp_path)
+    assert "\n" not in str(e.value)

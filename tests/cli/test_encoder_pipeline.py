@@ -1,0 +1,48 @@
+"""Encoders through every CLI stage after train-sae (tiny BERT and RoBERTa built from configs): exit 0, and the
+pages say why they have no logit panels."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+import shutil
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from monoscope.cli import main  # noqa: E402
+
+NOTE = "the model has no unembedding"
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+def test_encoder_runs_through_analyze_dashboard_serve_report_and_steer(hf_run, family, tmp_path, capsys):
+    from fastapi.testclient import TestClient
+
+    from monoscope.dashboard.server import create_app, open_browser_state
+
+    run = tmp_path / "run"
+    shutil.copytree(hf_run(family), run)
+    steps = [
+        ["eval", "--sae", str(run), "--contexts", "8", "--quiet"],
+        ["analyze", "--sae", str(run), "--tokens", "500", "--quiet"],
+        ["dashboard", "--sae", str(run), "--out", str(tmp_path / "dash"), "--quiet"],
+        ["report", "--sae", str(run), "--out", str(tmp_path / "rep"), "--select-contexts", "8", "--quiet"],
+        ["steer", "--sae", str(run), "--feature", "1", "--clamp", "5x", "--prompt", "hello world", "--json"],
+    ]
+    for argv in steps:
+        assert main(argv) == 0, (argv, capsys.readouterr().err)
+    meta = json.loads((run / "analysis" / "analysis.json").read_text())
+    assert meta["logit_effects"] is False
+    packed = (tmp_path / "dash" / "data" / "meta.js").read_text()
+    b64 = re.fullmatch(r'monoscope\.data\("meta","([A-Za-z0-9+/=]*)"\);\n', packed)[1]
+    assert NOTE in json.loads(gzip.decompress(base64.b64decode(b64)))["logit_note"]  # what the static page shows
+    store, live = open_browser_state(run)
+    c = TestClient(create_app(store, live, port=8000), base_url="http://127.0.0.1:8000")
+    page = c.get("/feature/1")
+    assert page.status_code == 200 and NOTE in page.text
+    act = c.post("/api/activations", json={"text": "hello world"})
+    assert act.status_code == 200
