@@ -14,6 +14,9 @@ from safetensors.torch import load_file, save_file
 
 from monoscope.errors import MonoscopeError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def _atomic(path: Path, write) -> Path:
     path = Path(path)
@@ -22,6 +25,7 @@ def _atomic(path: Path, write) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file gets the user's usual mode
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -36,6 +40,14 @@ def write_text(path: Path | str, text: str) -> Path:
     def w(tmp):
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
+
+    return _atomic(Path(path), w)
+
+
+def write_bytes(path: Path | str, data: bytes) -> Path:
+    def w(tmp):
+        with open(tmp, "wb") as fh:
+            fh.write(data)
 
     return _atomic(Path(path), w)
 

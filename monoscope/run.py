@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monoscope.data.dataset import Dataset
+from monoscope.data.fingerprint import check_model_reads
 from monoscope.errors import MonoscopeError
 from monoscope.models import load_model
 from monoscope.sae.io import load_sae
@@ -80,6 +81,8 @@ def load_run(
         print(f"monoscope: SAE {sdir}, model {mdir}, data {ddir or '(none)'}", file=sys.stderr)
     m = load_model(mdir, device)
     ds = Dataset(ddir) if ddir is not None else None
+    if ds is not None:
+        check_model_reads(mdir, ds.identity())
     hook = meta.get("hook_name")
     if not hook:
         raise MonoscopeError(f"{sdir}/cfg.json names no metadata.hook_name")

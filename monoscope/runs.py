@@ -55,6 +55,15 @@ def open_stage(folder: Path | str, stage: str, config: dict[str, Any], overwrite
     return False
 
 
+def is_complete(folder: Path | str, stage: str, config: dict[str, Any]) -> bool:
+    """True when `folder` holds a finished `stage` made with this config (nothing is written)."""
+    stamp = Path(folder) / STAMP
+    if not stamp.exists():
+        return False
+    old = read_json(stamp, "stage stamp")
+    return bool(old.get("complete")) and old.get("stage") == stage and old.get("config") == _plain(config)
+
+
 def finish_stage(folder: Path | str) -> None:
     stamp = Path(folder) / STAMP
     data = read_json(stamp, "stage stamp")

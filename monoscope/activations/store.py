@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from monoscope.data.fingerprint import check_model_reads
 from monoscope.errors import MonoscopeError
 from monoscope.io import read_json, write_json
 from monoscope.precision import autocast, pin, resolve_dtype
@@ -159,6 +160,8 @@ def harvest(
     cfg = cfg or HarvestConfig()
     out = Path(out)
     model.check_hook(cfg.hook)
+    if model_path:
+        check_model_reads(model_path, dataset.identity())
     split = dataset.split(cfg.split)
     compute = resolve_dtype(cfg.device, cfg.model_dtype)
     stage_cfg = {**cfg.__dict__, "model": model_name, "model_path": model_path, "data": str(dataset.folder.resolve())}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -25,8 +25,23 @@ def register(sub) -> None:
     p.add_argument("--vocab-size", type=int, default=4096)
     p.add_argument("--n-ctx", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--tokenizer", default=None, help="reuse this tokenizer.json (e.g. a shipped model's) instead of training one"
+    )
     _common(p)
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("ship-model", help="copy a trained model folder into the package's shipped models")
+    p.add_argument("--model", required=True, help="a finished `monoscope train-model` folder")
+    p.add_argument("--out", default=None, help="destination (default: the package's pretrained/gpt-1l)")
+    p.add_argument("--overwrite", action="store_true", help="replace the shipped model")
+    p.set_defaults(func=cmd_ship_model)
+
+    p = sub.add_parser("corpus", help="rebuild the built-in corpus snapshot from its sources")
+    p.add_argument("action", choices=["build"], help="build: write the snapshot and its manifest")
+    p.add_argument("--out", required=True, help="snapshot file (.jsonl.xz); its manifest corpus.json goes beside it")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing snapshot")
+    p.set_defaults(func=cmd_corpus)
 
     p = sub.add_parser("train-model", help="train the built-in subject model (resumes if interrupted)")
     p.add_argument("--data", required=True, help="folder made by `monoscope data`")
@@ -126,6 +141,11 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="the whole pipeline on the built-in default, with a summary")
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--quick", action="store_true", help="a tiny configuration that runs in seconds (for tests)")
+    p.add_argument(
+        "--train-model",
+        action="store_true",
+        help="train the subject model from scratch (about 15 minutes on 2 cores) instead of using the shipped one",
+    )
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
@@ -133,7 +153,7 @@ def register(sub) -> None:
 
 
 def cmd_data(a) -> int:
-    from monoscope.data.dataset import DataConfig, build_dataset
+    from monoscope.data.dataset import DataConfig, build_dataset, describe
 
     ds = build_dataset(
         a.out,
@@ -144,10 +164,34 @@ def cmd_data(a) -> int:
             seed=a.seed,
             text_field=a.text_field,
             domain_field=a.domain_field,
+            tokenizer=a.tokenizer,
         ),
         a.overwrite,
     )
+    print(describe(ds.meta), end="")
     print(json.dumps({k: ds.meta[k] for k in ("vocab_size", "train_tokens", "val_tokens", "train_repeat")}))
+    return 0
+
+
+def cmd_ship_model(a) -> int:
+    from monoscope.models.pretrained import DEFAULT, PRETRAINED, ship
+
+    dest = ship(a.model, a.out or PRETRAINED / DEFAULT, a.overwrite)
+    print(f"shipped {a.model} -> {dest}")
+    return 0
+
+
+def cmd_corpus(a) -> int:
+    from monoscope.data.builtin.build import build_docs, write_snapshot
+    from monoscope.errors import MonoscopeError
+
+    out = Path(a.out)
+    if not out.name.endswith(".jsonl.xz"):
+        raise MonoscopeError(f"--out {out}: expected a file name ending in .jsonl.xz")
+    if out.exists() and not a.overwrite:
+        raise MonoscopeError(f"{out} exists; pass --overwrite to replace it")
+    meta = write_snapshot(build_docs(progress=True), out)
+    print(json.dumps({k: meta[k] for k in ("fingerprint", "documents", "chars")}))
     return 0
 
 
@@ -269,8 +313,8 @@ def _train_sweep(a, store) -> int:
 
 
 def cmd_eval(a) -> int:
-    from monoscope.demo import run_eval
     from monoscope.evals import EvalConfig, evaluate
+    from monoscope.evals.stage import run_eval
     from monoscope.run import load_run
 
     run = load_run(a.sae, a.model, a.data, a.device)
@@ -295,9 +339,9 @@ def cmd_eval(a) -> int:
 def cmd_demo(a) -> int:
     from monoscope.demo import QUICK, DemoConfig, format_summary, run_demo
 
-    cfg = QUICK if a.quick else DemoConfig()
-    cfg = DemoConfig(**{f.name: getattr(cfg, f.name) for f in fields(DemoConfig)}) if a.quick else cfg
-    cfg.device = a.device
+    cfg = replace(QUICK if a.quick else DemoConfig(), device=a.device)
+    if a.train_model:
+        cfg.train_model = True
     s = run_demo(a.out, cfg, a.overwrite, progress=not a.quiet)
     print()
     print(format_summary(s), end="")

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
+from monoscope.features.context_goal import goal_over_saes, spread_rows
 from monoscope.features.contexts import Context, default_contexts, parse_context_spec
 from monoscope.features.family import RULE as FAMILY_RULE
 from monoscope.features.goal import domain_goal
@@ -100,7 +101,7 @@ def build_report(
     figs = out / "figures"
     ds = run.dataset
     n_train = len(ds.split("train"))
-    sel_rows = _spread(np.arange(n_train), cfg.select_contexts)
+    sel_rows = spread_rows(np.arange(n_train), cfg.select_contexts)
     ev = collect(run.model, saes, ds, run.hook, "val", cfg.eval_contexts, progress=progress)
     se = collect(run.model, saes, ds, run.hook, "train", rows=sel_rows, progress=progress)
     report: dict = {
@@ -122,7 +123,7 @@ def build_report(
         "basis": "MLP neurons" if run.hook.endswith("mlp.hook_post") else f"basis dimensions of {run.hook}",
     }
     domains = sorted({d["domain"] for d in ds.docs})
-    contexts = default_contexts(domains) + contexts_extra
+    contexts = default_contexts(domains, ds.meta.get("contexts")) + contexts_extra
     results = evaluate_contexts(contexts, se, ev, 0, cfg.fires_frac, cfg.top_k)
     report["probe_rule"] = _probe(contexts, results, run, se, ev, cfg, sel_rows, progress)
     for r in tqdm(results, desc="context figures", disable=not progress, leave=False):
@@ -135,6 +136,7 @@ def build_report(
     report["family_rule"] = FAMILY_RULE
     report["comparison"] = context_comparison(results)
     report["domain_goal"] = _goal(contexts, results, saes, names, se, ev, cfg)
+    report["context_goal"] = goal_over_saes(contexts, se, ev, names, saes, cfg.fires_frac, first=results)
     fvn = features_vs_neurons(ev, saes[0].W_dec.detach().cpu().numpy(), 0, cfg.min_fires)
     fvn["figure"] = str(_plot_fvn(fvn, figs / "features_vs_neurons.png").relative_to(out))
     report["features_vs_neurons"] = fvn
@@ -153,13 +155,6 @@ def _slug(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name)
 
 
-def _spread(rows: np.ndarray, n: int) -> np.ndarray:
-    """At most n of `rows`, evenly spaced over them."""
-    if len(rows) <= n:
-        return rows
-    return rows[np.unique(np.linspace(0, len(rows) - 1, n).round().astype(np.int64))]
-
-
 def _probe(
     contexts: list[Context], results: list[dict], run, se, ev, cfg: ReportConfig, sel_rows: np.ndarray, progress: bool
 ) -> str:
@@ -169,7 +164,7 @@ def _probe(
     train = np.arange(len(run.dataset.split("train")))
     rest = np.setdiff1d(train, sel_rows)
     apart = len(rest) > 0
-    rows = _spread(rest if apart else train, cfg.probe_contexts)
+    rows = spread_rows(rest if apart else train, cfg.probe_contexts)
     fit = collect(run.model, [], run.dataset, run.hook, "train", rows=rows, progress=progress)
     probe_contexts(contexts, results, fit, se, ev, max_fit=cfg.probe_max_fit)
     return (

@@ -7,7 +7,9 @@ activation vector leads back to its text. Each context starts with a BOS token
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,12 +18,15 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from monoscope.data.builtin import manifest as builtin_manifest
 from monoscope.data.corpus import domain_counts, load_corpus
+from monoscope.data.fingerprint import corpus_fingerprint, tokenizer_sha256
+from monoscope.data.labels import context_counts
 from monoscope.data.positions import Positions
 from monoscope.data.tokenizer import eos_id, load_tokenizer, train_tokenizer
 from monoscope.errors import MonoscopeError
 from monoscope.io import load_tensors, read_json, read_jsonl, save_tensors, write_json, write_text
-from monoscope.runs import finish_stage, open_stage, require_stage
+from monoscope.runs import finish_stage, is_complete, open_stage, require_stage
 
 
 @dataclass
@@ -34,7 +39,8 @@ class DataConfig:
     seed: int = 0
     text_field: str = "text"
     domain_field: str = "domain"
-    builtin_scale: float = 1.0  # fraction of the built-in corpus's per-domain budget
+    builtin_scale: float = 1.0  # fraction of the built-in corpus's documents (per domain and split)
+    tokenizer: str | None = None  # a tokenizer.json to reuse (a shipped model's) instead of training one
 
 
 @dataclass
@@ -79,6 +85,16 @@ class Dataset:
         t = load_tensors(self.folder / f"{name}.safetensors", f"{name} token file")
         return TokenSplit(t["tokens"].long(), t["doc"], t["pos"])
 
+    def identity(self) -> dict:
+        """What a model trained on this data records, and what a model asked to read it is checked against."""
+        return {
+            "folder": str(self.folder),
+            "corpus": self.config.corpus,
+            "corpus_fingerprint": self.meta.get("corpus_fingerprint"),
+            "tokenizer_sha256": self.meta.get("tokenizer_sha256"),
+            "tokenizer_from": self.meta.get("tokenizer_from"),
+        }
+
     def domain_of(self, doc_ids: torch.Tensor) -> list[str]:
         names = [d["domain"] for d in self.docs]
         return ["bos" if int(i) < 0 else names[int(i)] for i in doc_ids.flatten()]
@@ -120,17 +136,24 @@ def build_dataset(out: Path | str, config: DataConfig | None = None, overwrite: 
     """Corpus → tokenizer → packed splits, written to `out`. Reuses a finished folder with the same config."""
     config = config or DataConfig()
     out = Path(out)
-    if open_stage(out, "data", asdict(config), overwrite):
-        return Dataset(out)
     if not 0 < config.builtin_scale <= 1:
         raise MonoscopeError(f"builtin_scale must lie in (0, 1], got {config.builtin_scale}")
+    if is_complete(out, "data", asdict(config)) and not overwrite:
+        return Dataset(out)
+    # read (and validate) the corpus and tokenizer before the folder is touched: bad input writes nothing
     docs = load_corpus(config.corpus, config.text_field, config.domain_field, config.builtin_scale)
-    train_docs = [d for d in docs if d.split == "train"]
-    tok = train_tokenizer((d.text for d in train_docs), config.vocab_size)
-    write_text(out / "tokenizer.json", tok.to_str())
+    reused = load_tokenizer(config.tokenizer) if config.tokenizer else None
+    open_stage(out, "data", asdict(config), overwrite)
+    if reused is not None:
+        tok = reused
+    else:
+        tok = train_tokenizer((d.text for d in docs if d.split == "train"), config.vocab_size)
+    tok_json = tok.to_str()
+    write_text(out / "tokenizer.json", tok_json)
     bos = eos_id(tok)
     encs = tok.encode_batch([d.text for d in docs])
     ids = [e.ids for e in encs]
+    contexts = context_counts(docs, [e.offsets for e in encs], [d.split for d in docs])
 
     rng = random.Random(config.seed)
     train_idx = [i for i, d in enumerate(docs) if d.split == "train"]
@@ -153,22 +176,10 @@ def build_dataset(out: Path | str, config: DataConfig | None = None, overwrite: 
     for name, s in (("train", train), ("val", val)):
         save_tensors(out / f"{name}.safetensors", {"tokens": s.tokens, "doc": s.doc, "pos": s.pos})
     with open(out / "docs.jsonl.tmp", "w", encoding="utf-8") as fh:
-        import json
-
         for i, d in enumerate(docs):
-            fh.write(
-                json.dumps(
-                    {
-                        "id": i,
-                        "domain": d.domain,
-                        "source": d.source,
-                        "split": d.split,
-                        "n_tokens": len(ids[i]),
-                        "text": d.text,
-                    }
-                )
-                + "\n"
-            )
+            fh.write(json.dumps({"id": i, **d.record(), "n_tokens": len(ids[i])}) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
     (out / "docs.jsonl.tmp").replace(out / "docs.jsonl")
     meta = {
         "vocab_size": tok.get_vocab_size(),
@@ -179,8 +190,30 @@ def build_dataset(out: Path | str, config: DataConfig | None = None, overwrite: 
         "train_tokens": int(train.tokens.numel()),
         "val_tokens": int(val.tokens.numel()),
         "domains": domain_counts(docs),
+        "contexts": contexts,
         "train_repeat": repeats,
+        "corpus": config.corpus,
+        "corpus_fingerprint": corpus_fingerprint(docs),
+        "tokenizer_sha256": tokenizer_sha256(tok_json),
+        "tokenizer_from": str(Path(config.tokenizer).resolve()) if config.tokenizer else None,
     }
+    if config.corpus == "builtin":
+        m = builtin_manifest()
+        meta["corpus_sources"] = m["sources"]
+        meta["corpus_snapshot"] = {k: m[k] for k in ("fingerprint", "versions", "command", "dna")}
     write_json(out / "data.json", meta)
     finish_stage(out)
     return Dataset(out)
+
+
+def describe(meta: dict) -> str:
+    """The per-context table `monoscope data` prints: tokens per token-level context and split."""
+    rows = [("context", "train tokens", "val tokens")]
+    rows += [(k, f"{v['train']:,}", f"{v['val']:,}") for k, v in meta.get("contexts", {}).items()]
+    rows += [
+        (f"domain:{k}", f"{v['docs'] - v['val_docs']:,} docs", f"{v['val_docs']:,} docs")
+        for k, v in meta.get("domains", {}).items()
+    ]
+    w = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{a:<{w[0]}}  {b:>{w[1]}}  {c:>{w[2]}}" for a, b, c in rows]
+    return "\n".join(lines[:1] + ["-" * len(lines[0])] + lines[1:]) + "\n"

@@ -147,3 +147,21 @@ def evaluate(
         "log10_density": torch.log10(density + 1e-10).tolist(),
         "seconds": round(time.time() - t0, 2),
     }
+
+
+@torch.no_grad()
+def dead_over_store(sae, store, n_tokens: int, batch: int = 8192, device: str = "cpu") -> dict:
+    """Latents that never fire on the first `n_tokens` harvested vectors of `store` (training tokens, read in
+    order): the dead fraction over a stated window larger than the validation split."""
+    sae = sae.to(device).eval()
+    fires = torch.zeros(sae.d_sae, dtype=torch.long)
+    seen = 0
+    for s, sh in enumerate(store.meta["shards"]):
+        for a in range(0, sh["n"], batch):
+            if seen >= n_tokens:
+                break
+            b = min(sh["n"], a + batch, a + n_tokens - seen)
+            x = torch.from_numpy(store.read_block(s, a, b).astype("float32")).to(device)
+            fires += (sae.encode(x) > 0).sum(0).cpu()
+            seen += b - a
+    return {"dead_fraction": (fires == 0).double().mean().item(), "dead_window_tokens": seen}

@@ -6,7 +6,9 @@ hypotheses use a log-likelihood ratio: log P(s | context) - log P(s), where
 P(s | base64) = (1/64)^len(s) when every character of the token's text s is in
 [A-Za-z0-9+/] (0 otherwise) and P(s) is the token's unigram frequency in the
 training split. Scripts use the share of the token's characters inside their
-Unicode blocks; the built-in corpus's domain labels and user regexes are 0/1.
+Unicode blocks (data/labels.py); span labels (what the stretch of the document
+the token sits in is: Python, a docstring, a tag), the built-in corpus's domain
+labels and user regexes are 0/1.
 
 A token's text is the span of its document that it covers (from the
 tokenizer's offsets), so a byte-level piece of a CJK character still reads as
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from monoscope.data.labels import SCRIPT_THRESHOLD, SCRIPTS, script_shares, span_labels
 from monoscope.errors import MonoscopeError
 
 LLR_FLOOR = -10.0  # log-ratio given to strings the hypothesis cannot produce (log 0)
@@ -41,6 +44,7 @@ class TokenTable:
     domain: np.ndarray  # [n] domain label (str)
     doc_texts: dict[int, str]
     log_unigram: np.ndarray  # [vocab] log P(token) on the training split
+    label: np.ndarray | None = None  # [n] span label of the token's last character ('' where the corpus has none)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -79,7 +83,11 @@ def build_token_table(
         else:  # the separator after a document covers no text
             start[i] = end[i] = len(doc_texts[int(d)])
     names = np.array([x["domain"] for x in docs], dtype=object)
-    return TokenTable(tokens, doc, pos, row, col, start, end, names[doc], doc_texts, unigram_log_probs(dataset))
+    label = np.full(len(tokens), "", dtype=object)
+    for d in np.unique(doc):
+        at = np.flatnonzero(doc == d)
+        label[at] = span_labels(docs[int(d)].get("spans"), start[at], end[at])
+    return TokenTable(tokens, doc, pos, row, col, start, end, names[doc], doc_texts, unigram_log_probs(dataset), label)
 
 
 _UNIGRAM_CACHE: dict[str, np.ndarray] = {}
@@ -157,41 +165,41 @@ def dna_proxy() -> Context:
     return _alphabet_llr("dna_proxy", "ACGT", "LLR: 1/4 per character of A/C/G/T vs the token's unigram frequency")
 
 
-# ---- scripts by Unicode block ------------------------------------------------------------------
-SCRIPTS: dict[str, tuple[tuple[int, int], ...]] = {
-    "cjk": ((0x3000, 0x303F), (0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xFF00, 0xFFEF)),
-    "arabic": ((0x0600, 0x06FF), (0x0750, 0x077F), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF)),
-    "hebrew": ((0x0590, 0x05FF), (0xFB1D, 0xFB4F)),
-    "cyrillic": ((0x0400, 0x04FF), (0x0500, 0x052F)),
-}
-
-
+# ---- scripts by Unicode block, span labels ---------------------------------------------------------
 def script_context(script: str) -> Context:
     """Share of the token's non-space characters inside the script's Unicode blocks; in context above one half."""
     if script not in SCRIPTS:
         raise MonoscopeError(f"unknown script {script!r}; known: {', '.join(SCRIPTS)}")
-    blocks = SCRIPTS[script]
-
-    def inside(c: str) -> bool:
-        o = ord(c)
-        return any(a <= o <= b for a, b in blocks)
 
     def fn(t: TokenTable) -> np.ndarray:
         out = np.zeros(len(t))
-        for i, s in enumerate(t.text):
-            chars = [c for c in s if not c.isspace()]
-            if chars:
-                out[i] = sum(inside(c) for c in chars) / len(chars)
+        for d in np.unique(t.doc):
+            at = np.flatnonzero(t.doc == d)
+            out[at] = script_shares(t.doc_texts[int(d)], t.start[at], t.end[at], (script,))[script]
         return out
 
     return Context(
-        f"{script}_script",
+        f"script:{script}",
         "script",
         fn,
-        0.5,
-        f"share of characters in the {script} Unicode blocks (> 0.5)",
-        bins=(0.0, 0.5),
+        SCRIPT_THRESHOLD,
+        f"share of characters in the {script} Unicode blocks (> {SCRIPT_THRESHOLD})",
+        bins=(0.0, SCRIPT_THRESHOLD),
     )
+
+
+def span_context(label: str) -> Context:
+    """Tokens whose last character lies in a span labelled `label` (a docstring inside code is prose)."""
+
+    def fn(t: TokenTable) -> np.ndarray:
+        if t.label is None:
+            return np.zeros(len(t))
+        return (t.label == label).astype(np.float64)
+
+    return Context(f"span:{label}", "span", fn, 0.5, f"tokens inside spans labelled {label!r}")
+
+
+TOKEN_KINDS = ("script", "span")  # the token-level contexts the seed names; the goal is judged on them
 
 
 # ---- labels, regexes, callables -----------------------------------------------------------------
@@ -251,9 +259,23 @@ def parse_context_spec(spec: str) -> Context:
     return regex_context(name.strip(), pattern)
 
 
-def default_contexts(domains: Sequence[str] = ()) -> list[Context]:
-    """The library: base64/hex/DNA proxies, four scripts, and one context per domain label present."""
-    out = [base64_proxy(), hex_proxy(), dna_proxy()] + [script_context(s) for s in SCRIPTS]
+def token_contexts(counts: dict | None = None) -> list[Context]:
+    """Scripts and span labels: those the data counted (data.json "contexts"), or every script without counts."""
+    if counts is None:
+        return [script_context(s) for s in SCRIPTS]
+    out = []
+    for name in counts:
+        kind, _, what = name.partition(":")
+        if kind == "script" and what in SCRIPTS:
+            out.append(script_context(what))
+        elif kind == "span":
+            out.append(span_context(what))
+    return out
+
+
+def default_contexts(domains: Sequence[str] = (), counts: dict | None = None) -> list[Context]:
+    """The library: base64/hex/DNA proxies, the token-level contexts, and one context per domain label present."""
+    out = [base64_proxy(), hex_proxy(), dna_proxy()] + token_contexts(counts)
     out += [domain_context(d) for d in sorted(set(domains)) if d != "bos"]
     return out
 

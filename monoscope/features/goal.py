@@ -112,3 +112,79 @@ def domain_goal(saes: list[dict], results: list[list[dict]]) -> dict:
         "domains": domains,
         "saes": out_saes,
     }
+
+
+# ---- the seed's claim on token-level contexts (issue 14) -----------------------------------------------
+TOKEN_SPEC, TOKEN_SENS = 0.9, 0.6
+TOKEN_RULE = (
+    f"on each token-level context (a script, a span label): the best feature has specificity ≥ {TOKEN_SPEC} and "
+    f"sensitivity ≥ {TOKEN_SENS}, and its F1 beats the best neuron's"
+)
+
+
+def token_met(f: dict | None, neuron: dict | None) -> bool:
+    return (
+        bool(f)
+        and f["specificity"] >= TOKEN_SPEC
+        and f["sensitivity"] >= TOKEN_SENS
+        and f["f1"] > (neuron["f1"] if neuron else 0.0)
+    )
+
+
+def token_goal(saes: list[dict], results: list[list[dict]], kinds: tuple[str, ...] = ("script", "span")) -> dict:
+    """One row per token-level context: the best feature over every SAE (one that meets the rule first, then the
+    highest F1), the best neuron, and whether the feature beats every neuron. `results[i]` is SAE i's
+    evaluate_contexts output; probes, when computed, sit on `results[0]`."""
+    rows = []
+    by_name = [{r["name"]: r for r in res} for res in results]
+    for first in results[0]:
+        if first.get("kind") not in kinds:
+            continue
+        if "error" in first:
+            rows.append({"context": first["name"], "error": first["error"], "met": False})
+            continue
+        neuron = first["neuron"]
+        cands = []
+        for info, res in zip(saes, by_name):
+            f = res.get(first["name"], {}).get("best_feature")
+            if f:
+                cands.append((token_met(f, neuron), f["f1"], info, f))
+        ok, _, info, f = max(cands, key=lambda t: (t[0], t[1])) if cands else (False, 0.0, {}, None)
+        probe = first.get("probe")
+        tuned = (probe or {}).get("tuned", probe) if probe and "error" not in probe else None
+        limit = None
+        if not ok and tuned:
+            limit = "sae" if token_met(tuned, neuron) else "model"
+        rows.append(
+            {
+                "context": first["name"],
+                "in_context_tokens": first["n_in_eval"],
+                "sae": info.get("name"),
+                "feature": f["index"] if f else None,
+                "feature_specificity": f["specificity"] if f else None,
+                "feature_sensitivity": f["sensitivity"] if f else None,
+                "feature_f1": f["f1"] if f else None,
+                "feature_proxy_corr": f.get("proxy_corr") if f else None,
+                "neuron": neuron["index"] if neuron else None,
+                "neuron_specificity": neuron["specificity"] if neuron else None,
+                "neuron_sensitivity": neuron["sensitivity"] if neuron else None,
+                "neuron_f1": neuron["f1"] if neuron else None,
+                "neuron_proxy_corr": neuron.get("proxy_corr") if neuron else None,
+                "met": ok,
+                "probe": tuned and {k: tuned.get(k) for k in ("specificity", "sensitivity", "f1")},
+                "limit": limit,
+            }
+        )
+    met = [r["context"] for r in rows if r["met"]]
+    return {
+        "rule": TOKEN_RULE,
+        "limit_rule": "for a missed context: 'sae' when the linear-probe ceiling meets the rule (a direction "
+        "exists that no SAE has as a feature), 'model' when even the probe misses it",
+        "n_contexts": len(rows),
+        "n_met": len(met),
+        "met": met,
+        "not_met": [r["context"] for r in rows if not r["met"]],
+        "line": f"{len(met)} of {len(rows)} token-level contexts have a feature that no neuron matches "
+        f"(specificity ≥ {TOKEN_SPEC}, sensitivity ≥ {TOKEN_SENS}, F1 above the best neuron's)",
+        "contexts": rows,
+    }

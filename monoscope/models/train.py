@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from monoscope.data.fingerprint import TRAINED_ON
 from monoscope.errors import MonoscopeError
-from monoscope.io import jsonl_append, load_torch, read_jsonl, save_torch, truncate_jsonl, write_json
+from monoscope.io import jsonl_append, load_torch, read_jsonl, save_torch, truncate_jsonl, write_json, write_text
 from monoscope.models.transformer import GPT, GPTConfig, lm_loss
 from monoscope.runs import finish_stage, open_stage
 
@@ -90,6 +91,9 @@ def train_model(
         )
     if open_stage(out, "train-model", {**asdict(cfg), "data": str(dataset.folder.resolve())}, overwrite):
         return GPT.load(out, cfg.device)
+    # the model folder carries its tokenizer and what it was trained on, so it can be shipped and checked alone
+    write_text(out / "tokenizer.json", (dataset.folder / "tokenizer.json").read_text(encoding="utf-8"))
+    write_json(out / TRAINED_ON, {**dataset.identity(), "folder": None, "data_config": asdict(dataset.config)})
     torch.manual_seed(cfg.seed)
     model = GPT(cfg.model).to(cfg.device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]

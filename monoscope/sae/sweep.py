@@ -118,23 +118,31 @@ def expand_sweep(data: dict, d_in: int, device: str = "cpu") -> dict[str, TrainC
 
 
 def train_sweep(
-    store, out: Path | str, configs: dict[str, TrainConfig], overwrite: bool = False, progress: bool = True
+    store,
+    out: Path | str,
+    configs: dict[str, TrainConfig],
+    overwrite: bool = False,
+    progress: bool = True,
+    folders: dict[str, Path] | None = None,
 ) -> dict:
-    """Train every SAE of `configs` on one pass over `store` into out/<name>/; resumable like train_sae."""
+    """Train every SAE of `configs` on one pass over `store` into out/<name>/ (or `folders[name]`); resumable
+    like train_sae."""
     out = Path(out)
+    folders = {n: Path(folders[n]) if folders and n in folders else out / n for n in configs}
     if not configs:
         raise MonoscopeError("a sweep needs at least one SAE")
     for c in configs.values():
         check_d_in(c, store.d_in, store_source(store))
     first = next(iter(configs.values()))
     stage_cfg = {"saes": {n: stage_config(c) for n, c in configs.items()}, "store": str(Path(store.folder).resolve())}
+    if any(f != out / n for n, f in folders.items()):
+        stage_cfg["folders"] = {n: str(f.resolve()) for n, f in folders.items()}
     refuse_other_config(out, "train-sweep", stage_cfg, overwrite)
     if open_stage(out, "train-sweep", stage_cfg, overwrite):
-        return {n: load_sae(out / n) for n in configs}
+        return {n: load_sae(folders[n]) for n in configs}
     made = {n: make_trainer(store, c) for n, c in configs.items()}
     trainers = {n: t for n, (t, _) in made.items()}
     scale = next(iter(made.values()))[1]
-    folders = {n: out / n for n in configs}
     for f in folders.values():
         f.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

@@ -9,7 +9,10 @@ import pytest
 
 from monoscope.cli import main
 
-SUMMARY_KEYS = {"subject_val_loss", "l0", "fvu", "dead_fraction", "loss_recovered", "kl", "seconds"}
+SUMMARY_KEYS = {"subject_val_loss", "seconds", "saes", "contexts"}
+SAE_KEYS = {"name", "architecture", "d_sae", "l0", "loss_recovered", "fvu", "dead_fraction", "dead_window_tokens"}
+CONTEXT_KEYS = {"context", "in_context_tokens", "feature", "feature_specificity", "feature_sensitivity", "feature_f1"}
+CONTEXT_KEYS |= {"neuron", "neuron_f1", "met"}
 
 
 def test_quick_demo_summary_and_plots(tiny_run):
@@ -21,7 +24,10 @@ def test_quick_demo_summary_and_plots(tiny_run):
         with open(p, "rb") as fh:
             assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     assert (out / "sae" / "cfg.json").exists() and (out / "sae" / "sae_weights.safetensors").exists()
-    assert 0 <= summary["dead_fraction"] <= 1 and summary["l0"] >= 0
+    assert len(summary["saes"]) == 2 and all(set(r) >= SAE_KEYS for r in summary["saes"])
+    assert all(0 <= r["dead_fraction"] <= 1 and r["l0"] >= 0 for r in summary["saes"])
+    measured = [c for c in summary["contexts"] if "error" not in c]
+    assert measured and all(set(c) >= CONTEXT_KEYS for c in measured)
 
 
 def test_second_demo_run_reuses_every_stage(tiny_run, capsys):
@@ -94,7 +100,7 @@ def test_empty_corpus_and_vocabulary_mismatch(tiny_run, tmp_path, capsys):
     )
     capsys.readouterr()
     rc = main(["eval", "--sae", str(out), "--data", str(tmp_path / "d1"), "--quiet"])
-    assert rc == 2 and "vocabulary" in capsys.readouterr().err
+    assert rc == 2 and "another tokenizer" in capsys.readouterr().err
 
 
 def test_sae_width_must_match_store(tiny_run, tmp_path, capsys):

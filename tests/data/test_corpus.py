@@ -1,38 +1,56 @@
 import json
 
+import numpy as np
 import pytest
 
-from monoscope.data.corpus import DOMAINS, Document, assign_splits, builtin_corpus, load_corpus
+from monoscope.data.builtin import builtin_documents, manifest
+from monoscope.data.builtin.spans import markup_spans, python_spans
+from monoscope.data.corpus import Document, assign_splits, load_corpus
+from monoscope.data.fingerprint import corpus_fingerprint
+from monoscope.data.labels import SCRIPTS, script_shares, span_labels
 from monoscope.errors import MonoscopeError
+from monoscope.features.contexts import B64
 
 
 @pytest.fixture(scope="module")
 def small_builtin():
-    return builtin_corpus({d: 20_000 for d in DOMAINS})
+    return builtin_documents(0.05)
 
 
-def test_builtin_corpus_has_every_domain_with_real_text(small_builtin):
+def test_builtin_corpus_holds_the_seeds_contexts_as_real_text(small_builtin):
     by = {}
     for d in small_builtin:
         by.setdefault(d.domain, []).append(d)
-    assert set(by) == set(DOMAINS)
+    assert {"python", "cpp", "prose", "html", "xml", "base64", "hex", "dna"} <= set(by)
+    assert set(SCRIPTS) <= set(by)
     assert any("def " in d.text for d in by["python"])
-    assert all(
-        set(d.text.strip()) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n")
-        for d in by["base64"]
-    )
+    assert all(set(d.text.strip()) <= set(B64 + "=\n") for d in by["base64"])
     assert all(set(d.text.strip()) <= set("0123456789abcdef\n") for d in by["hex"])
-    assert any(any("\u4e00" <= c <= "\u9fff" for c in d.text) for d in by["cjk"])
-    assert any("<html" in d.text.lower() or "<p>" in d.text.lower() for d in by["html"])
+    for script in SCRIPTS:
+        whole = [script_shares(d.text, np.array([0]), np.array([len(d.text)]), (script,)) for d in by[script]]
+        shares = [w[script][0] for w in whole]
+        assert max(shares) > 0.3, script
 
 
-def test_split_is_deterministic_and_every_domain_validates(small_builtin):
-    again = builtin_corpus({d: 20_000 for d in DOMAINS})
+def test_span_labels_say_what_each_stretch_is():
+    code = 'def f(x):\n    """Return the square of x."""\n    # add one to it\n    return x * x\n'
+    sp = python_spans(code)
+    label = {code[s:e].strip(): lab for s, e, lab in sp}
+    assert label["Return the square of x."] == "prose" and label["add one to it"] == "prose"
+    assert any(lab == "python" and "return x * x" in code[s:e] for s, e, lab in sp)
+    page = "<p class='a'>Hello there my friend</p>"
+    mk = {page[s:e]: lab for s, e, lab in markup_spans(page)}
+    assert mk["<p class='a'>"] == "markup" and mk["Hello there my friend"] == "prose"
+    assert span_labels(sp, np.array([0]), np.array([3])) == ["python"]
+
+
+def test_split_is_deterministic_and_every_context_validates(small_builtin):
+    again = builtin_documents(0.05)
     assert [(d.source, d.split) for d in small_builtin] == [(d.source, d.split) for d in again]
-    for dom in DOMAINS:
-        docs = [d for d in small_builtin if d.domain == dom]
-        if len(docs) >= 2:
-            assert {d.split for d in docs} == {"train", "val"}, dom
+    full = builtin_documents()
+    for dom in {d.domain for d in full}:
+        val = sum(len(d.text) for d in full if d.domain == dom and d.split == "val")
+        assert val >= 12_000, dom
 
 
 def test_folder_corpus_replaces_invalid_utf8(tmp_path):
@@ -65,15 +83,6 @@ def test_assign_splits_keeps_a_train_doc(small_builtin):
     assert {d.split for d in docs} == {"train", "val"}
 
 
-def test_prose_never_repeats_the_python_domain():
-    """Docstrings of a module the python domain took would put the same text under two labels (and across splits)."""
-    docs = builtin_corpus({"python": 60_000, "prose": 800_000})
-    py = {d.source.rsplit(":", 1)[0] for d in docs if d.domain == "python"}
-    doc_modules = {d.source.split("#")[0] for d in docs if d.domain == "prose" and "#docstrings" in d.source}
-    assert py and doc_modules, "the budget must reach past the pydoc topics into docstrings"
-    assert not py & doc_modules
-
-
 def test_small_domain_keeps_several_validation_docs():
     docs = [Document(f"text {i}", "tiny", f"tiny/{i}") for i in range(15)] + [
         Document(f"text {i}", "big", f"big/{i}") for i in range(400)
@@ -85,8 +94,8 @@ def test_small_domain_keeps_several_validation_docs():
     assert sorted(d.split for d in two) == ["train", "val"]
 
 
-def test_builtin_corpus_keeps_each_text_once(small_builtin):
-    texts = [d.text for d in small_builtin]
+def test_builtin_corpus_keeps_each_text_once_and_matches_its_manifest():
+    docs = builtin_documents()
+    texts = [d.text for d in docs]
     assert len(texts) == len(set(texts))
-    cjk = [d for d in small_builtin if d.domain == "cjk"]
-    assert len(cjk) >= 5  # the distinct CJK texts survive; their copies in other encodings do not
+    assert corpus_fingerprint(docs) == manifest()["fingerprint"]
