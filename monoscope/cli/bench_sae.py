@@ -14,6 +14,8 @@ def register(sub) -> None:
     p.add_argument("--context", action="append", default=[], metavar="NAME=REGEX", help="extra probing task")
     p.add_argument("--eval-contexts", type=int, default=64, help="validation contexts for the core metrics")
     p.add_argument("--probe-contexts", type=int, default=256, help="validation contexts for sparse probing")
+    p.add_argument("--model", default=None, help="subject model folder (default: beside each SAE)")
+    p.add_argument("--data", default=None, help="data folder (default: beside each SAE)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
 
@@ -24,7 +26,12 @@ def run(args) -> int:
     from monoscope.plots import bench_bars
 
     cfg = BenchConfig(
-        eval_contexts=args.eval_contexts, probe_contexts=args.probe_contexts, contexts=args.context, device=args.device
+        eval_contexts=args.eval_contexts,
+        probe_contexts=args.probe_contexts,
+        contexts=args.context,
+        model=args.model,
+        data=args.data,
+        device=args.device,
     )
     result = bench_saes(args.sae, cfg, progress=True)
     out = Path(args.out)

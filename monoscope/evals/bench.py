@@ -24,6 +24,8 @@ class BenchConfig:
     eval_contexts: int = 64
     probe_contexts: int = 256
     contexts: list[str] = field(default_factory=list)  # user NAME=REGEX tasks
+    model: str | None = None  # subject model folder for SAEs that do not sit in a run folder
+    data: str | None = None
     absorption: AbsorptionConfig = field(default_factory=AbsorptionConfig)
     probing: SparseProbingConfig = field(default_factory=SparseProbingConfig)
     device: str = "cpu"
@@ -60,7 +62,7 @@ def bench_saes(paths: list[Path | str], cfg: BenchConfig | None = None, progress
     cfg = cfg or BenchConfig()
     if not paths:
         raise MonoscopeError("bench-sae needs at least one --sae")
-    runs = [load_run(p, device=cfg.device) for p in paths]
+    runs = [load_run(p, cfg.model, cfg.data, device=cfg.device) for p in paths]
     check_same_site(runs)
     names = [str(r.sae_folder) for r in runs]
     if len(set(names)) != len(names):

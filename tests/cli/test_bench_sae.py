@@ -14,7 +14,7 @@ def _second_sae(folder, out, hook=None, seed=1):
     from monoscope.sae import SAEConfig, make_sae, save_sae
 
     run = load_run(folder)
-    meta = dict(run.sae.cfg.metadata, model_path=str(folder / "model"), dataset_path=str(folder / "data"))
+    meta = dict(run.sae.cfg.metadata)
     d_in = run.sae.d_in
     if hook is not None:
         _, cache = run.model.run_with_cache(torch.zeros(1, 2, dtype=torch.long), names=[hook], stop_early=True)
@@ -30,6 +30,7 @@ def test_bench_sae_two_saes(tiny_run, tmp_path, capsys):
     out = tmp_path / "bench"
     rc = main(
         ["bench-sae", "--sae", str(folder), "--sae", str(other), "--out", str(out)]
+        + ["--model", str(folder / "model"), "--data", str(folder / "data")]
         + ["--eval-contexts", "8", "--probe-contexts", "64", "--context", "digits=[0-9]+"]
     )
     assert rc == 0
@@ -47,7 +48,10 @@ def test_bench_sae_two_saes(tiny_run, tmp_path, capsys):
 def test_bench_sae_refuses_other_hook(tiny_run, tmp_path, capsys):
     folder, _ = tiny_run
     other = _second_sae(folder, tmp_path / "resid", hook="blocks.0.hook_resid_post")
-    rc = main(["bench-sae", "--sae", str(folder), "--sae", str(other), "--out", str(tmp_path / "b")])
+    rc = main(
+        ["bench-sae", "--sae", str(folder), "--sae", str(other), "--out", str(tmp_path / "b")]
+        + ["--model", str(folder / "model"), "--data", str(folder / "data")]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert "blocks.0.hook_resid_post" in err and "one hook" in err
