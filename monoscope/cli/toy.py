@@ -20,9 +20,8 @@ def register(sub) -> None:
     p.add_argument("--sparsity", dest="sparsities", type=float, nargs="+", default=None, help="sparsities S in [0, 1)")
     p.add_argument("--dims", type=int, nargs="+", default=None, help="dimensions d (jl)")
     p.add_argument("--eps", type=float, default=None, help="largest allowed |cos| (jl)")
-    p.add_argument("--n-true", type=int, default=None, help="true features N (recovery)")
-    p.add_argument("--d", type=int, default=None, help="activation width d (recovery)")
-    p.add_argument("--d-sae", type=int, default=None, help="SAE latents (recovery)")
+    p.add_argument("--dist", dest="dists", nargs="+", default=None, help="suite distributions (recovery; default all)")
+    p.add_argument("--d", type=int, default=None, help="activation width d; sets N and d_sae (recovery)")
     p.add_argument("--vectors", type=int, default=None, help="SAE training vectors (recovery)")
     p.add_argument("--arch", dest="archs", nargs="+", default=None, help="SAE architectures (recovery; default all)")
     p.add_argument("--steps", type=int, default=None, help="training steps (toy models)")
@@ -44,9 +43,8 @@ def cmd_toy(a) -> int:
         "sparsities",
         "dims",
         "eps",
-        "n_true",
+        "dists",
         "d",
-        "d_sae",
         "vectors",
         "archs",
         "steps",

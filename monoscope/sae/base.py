@@ -166,6 +166,20 @@ class SAE(nn.Module):
         """Fit inference-time settings to the final weights on a sample `x`; returns what it set, for the log."""
         return {}
 
+    @staticmethod
+    def firing_quantile(pre: torch.Tensor, l0: float) -> torch.Tensor:
+        """Per latent, the pre-activation exceeded on a share l0/d_sae of the rows of `pre` [n, d_sae]."""
+        n = pre.shape[0]
+        rank = min(n, max(1, n - round(n * float(l0) / pre.shape[1])))
+        return pre.kthvalue(rank, dim=0).values
+
+    @torch.no_grad()
+    def start_at_l0(self, x: torch.Tensor, l0: float) -> None:
+        """Shift each latent's firing point so that on `x` it fires on l0/d_sae of the vectors: training with an L0
+        target starts at that L0 instead of at about d_sae/2, which Adam's lr-sized steps on b_enc take thousands
+        of steps to undo (and a λ controller would wind up meanwhile)."""
+        self.b_enc.data -= self.firing_quantile(self.encode_pre(x), l0)
+
     def export(self) -> tuple[str, dict[str, torch.Tensor]]:
         """(SAELens architecture name, tensors) as written to disk; BatchTopK writes the JumpReLU it is at inference."""
         return self.saved_name(), self.state_dict()

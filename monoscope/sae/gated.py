@@ -49,6 +49,15 @@ class GatedSAE(SAE):
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError("a gated SAE needs both paths; call encode(x)")
 
+    @torch.no_grad()
+    def start_at_l0(self, x: torch.Tensor, l0: float) -> None:
+        """The gate decides which latents fire, so its bias carries the shift; the magnitude path's bias takes it
+        too, so a latent starts firing near zero as a ReLU does (not at the gate's threshold, an overshoot the
+        SAE would first undo by closing latents)."""
+        q = self.firing_quantile(self.encode_pre(x), l0)
+        self.b_gate.data -= q
+        self.b_mag.data -= q
+
     def loss(self, x, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0, target=None) -> SAELoss:
         y = x if target is None else target
         gate, mag = self._pre(x)

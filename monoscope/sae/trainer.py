@@ -8,6 +8,7 @@ can share one stream (each batch read once, fed to all).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -28,6 +29,9 @@ class TrainConfig:
     lr_warmup_frac: float = 0.02
     lr_decay_frac: float = 0.2  # linear decay to zero over the last fraction of steps
     sparsity_coef: float = 5.0  # λ for L1 (ReLU) or the sparsity penalty of other architectures
+    # L0 to reach (architectures with a λ): λ starts at sparsity_coef and is adapted every step until the batch
+    # L0 matches; None keeps λ fixed (after its warm-up)
+    target_l0: float | None = None
     sparsity_warmup_frac: float = 0.05
     grad_clip: float = 1.0  # 0 disables
     auxk_coef: float = 1 / 32  # AuxK weight for the TopK family (Gao et al.); 0 disables
@@ -51,6 +55,16 @@ class TrainConfig:
             raise MonoscopeError("total_vectors and batch_size must be positive")
         if self.lr <= 0:
             raise MonoscopeError(f"lr must be positive, got {self.lr}")
+        if self.target_l0 is not None:
+            if not ARCHITECTURES[self.sae.architecture].takes_sparsity_coef:
+                raise MonoscopeError(
+                    f"target L0 applies to architectures with a sparsity coefficient, not {self.sae.architecture} "
+                    "(the TopK family sets its L0 with k)"
+                )
+            if not 0 < self.target_l0 <= self.sae.d_sae:
+                raise MonoscopeError(
+                    f"target L0 must satisfy 0 < target <= d_sae={self.sae.d_sae}, got {self.target_l0}"
+                )
         if self.sparsity_coef < 0:
             raise MonoscopeError(f"sparsity coefficient must be non-negative, got {self.sparsity_coef}")
         if self.auxk_coef < 0:
@@ -74,9 +88,13 @@ class TrainConfig:
         return d
 
 
+# λ controller of target_l0: log λ moves by this much per step per unit relative L0 error (clipped to ±1)
+L0_GAIN = 0.05
+
+
 # Settings added after runs already existed: recorded in a stage stamp only when changed, so older run folders
 # are reused.
-_LATER_DEFAULTS = {"auxk_coef": 1 / 32, "decoder_norm": "unit"}
+_LATER_DEFAULTS = {"auxk_coef": 1 / 32, "decoder_norm": "unit", "target_l0": None}
 
 
 def stage_config(cfg: TrainConfig) -> dict:
@@ -110,6 +128,7 @@ class SAETrainer:
         self.window_vectors = 0
         self.resample_steps = sorted({max(1, int(f * cfg.steps)) for f in cfg.resample_at})
         self.resampled_total = 0
+        self.coef = float(cfg.sparsity_coef)  # λ as adapted towards target_l0 (fixed without one)
 
     # ---- schedules ---------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -123,6 +142,8 @@ class SAETrainer:
         return self.cfg.lr
 
     def coef_at(self, step: int) -> float:
+        if self.cfg.target_l0 is not None:
+            return self.coef
         warm = int(self.cfg.sparsity_warmup_frac * self.cfg.steps)
         return self.cfg.sparsity_coef * min(1.0, (step + 1) / warm) if warm > 0 else self.cfg.sparsity_coef
 
@@ -139,9 +160,13 @@ class SAETrainer:
         """One optimiser step on x [B, d_in]; the SAE reconstructs `target` (default x). Returns the log record."""
         cfg, sae = self.cfg, self.sae
         y = x if target is None else target
-        if self.step_no == 0 and cfg.b_dec_init != "zeros":
-            # b_dec lives in the output space: initialised from the target (the input, for an SAE)
-            self.init_b_dec(y if self.sample_fn is None else self.sample_fn(min(8192, cfg.resample_samples), cfg.seed))
+        if self.step_no == 0:
+            sample = None if self.sample_fn is None else self.sample_fn(min(8192, cfg.resample_samples), cfg.seed)
+            if cfg.b_dec_init != "zeros":
+                # b_dec lives in the output space: initialised from the target (the input, for an SAE)
+                self.init_b_dec(y if sample is None else sample.to(cfg.device))
+            if cfg.target_l0 is not None:
+                sae.start_at_l0(x if sample is None else sample.to(cfg.device), cfg.target_l0)
         if not (torch.isfinite(x).all() and (target is None or torch.isfinite(target).all())):
             raise MonoscopeError(
                 f"activations contain NaN or inf at step {self.step_no}; training stopped, last checkpoint kept"
@@ -179,6 +204,8 @@ class SAETrainer:
             if fired is not None:
                 self.fire_count += fired
                 self.window_vectors += n
+            if cfg.target_l0 is not None:
+                self._adapt_coef(float((fired if fired is not None else out.fire_counts()).sum()) / n)
         self.step_no += 1
         rec = {"step": self.step_no, "lr": lr, "coef": self.coef_at(self.step_no - 1)}
         if self.step_no in self.resample_steps and self.sample_fn is not None and sae.uses_resampling:
@@ -200,6 +227,11 @@ class SAETrainer:
                     }
                 )
         return rec
+
+    def _adapt_coef(self, l0: float) -> None:
+        """Multiplicative control of λ: more latents firing than the target raises it, fewer lowers it."""
+        err = max(-1.0, min(1.0, (l0 - self.cfg.target_l0) / self.cfg.target_l0))
+        self.coef *= math.exp(L0_GAIN * err)
 
     @torch.no_grad()
     def resample(self) -> int:
@@ -243,6 +275,7 @@ class SAETrainer:
             "fire_count": self.fire_count,
             "window_vectors": self.window_vectors,
             "resampled_total": self.resampled_total,
+            "coef": self.coef,
             "rng": torch.get_rng_state(),
         }
 
@@ -254,4 +287,5 @@ class SAETrainer:
         self.fire_count = st["fire_count"].to(self.cfg.device)
         self.window_vectors = int(st["window_vectors"])
         self.resampled_total = int(st["resampled_total"])
+        self.coef = float(st.get("coef", self.cfg.sparsity_coef))
         torch.set_rng_state(st["rng"])

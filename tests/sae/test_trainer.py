@@ -1,0 +1,35 @@
+"""TrainConfig.target_l0: λ adapted during training reaches the L0 asked; impossible targets fail in one line."""
+
+import pytest
+import torch
+
+from monoscope.errors import MonoscopeError
+from monoscope.sae import SAEConfig, SAETrainer, TrainConfig
+from monoscope.toy.synthetic import SyntheticConfig, SyntheticFeatures
+
+
+@pytest.mark.parametrize("target", [0, -1.0, 129])
+def test_target_l0_outside_zero_to_d_sae_is_refused(target):
+    with pytest.raises(MonoscopeError, match="target L0 must satisfy 0 < target <= d_sae=128"):
+        TrainConfig(sae=SAEConfig(architecture="relu", d_in=16, d_sae=128), target_l0=target)
+
+
+def test_target_l0_is_refused_for_the_topk_family():
+    with pytest.raises(MonoscopeError, match="sets its L0 with k"):
+        TrainConfig(sae=SAEConfig(architecture="topk", d_in=16, d_sae=128, k=4), target_l0=4)
+
+
+def test_relu_reaches_the_l0_target():
+    # a target below the data's own 3 active features: λ must rise. (Above it λ falls towards 0 and L0 stalls
+    # where reconstruction needs no more latents: 5.9 for a target of 8 here.)
+    torch.set_num_threads(1)
+    data = SyntheticFeatures(SyntheticConfig(n_true=64, d=16, mean_active=3.0))
+    cfg = TrainConfig(sae=SAEConfig(architecture="relu", d_in=16, d_sae=128), total_vectors=100_000, batch_size=256,
+                      target_l0=2.0)  # fmt: skip
+    tr = SAETrainer(cfg, sample_fn=data.sample)
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(cfg.steps):
+        tr.step(data.vectors(256, gen))
+    x = data.sample(8192, 99)
+    l0 = float((tr.sae.eval().encode(x) != 0).sum(1).float().mean())
+    assert abs(l0 - 2.0) <= 0.2, l0
