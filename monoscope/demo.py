@@ -15,7 +15,7 @@ already finished with the same configuration, so a second run is quick.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from monoscope.activations import HarvestConfig, harvest
@@ -116,6 +116,21 @@ QUICK = DemoConfig(
     analysis_tokens=4096,
 )
 
+
+# `monoscope demo --quick`: the default path (the shipped model) on a sliver of everything, in well under a minute:
+# what the wheel test runs in a fresh virtualenv, and a first look before the full demo.
+SMOKE = replace(
+    DemoConfig(),
+    corpus_scale=0.03,
+    harvest_tokens=20_000,
+    saes=QUICK.saes,
+    sae_vectors=20_000,
+    sae_batch=256,
+    eval_contexts=16,
+    dead_tokens=10_000,
+    context_goal=QUICK.context_goal,
+    analysis_tokens=4096,
+)
 
 def _timer(times: dict):
     def timed(name, fn):

@@ -140,7 +140,12 @@ def register(sub) -> None:
 
     p = sub.add_parser("demo", help="the whole pipeline on the built-in default, with a summary")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--quick", action="store_true", help="a tiny configuration that runs in seconds (for tests)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="the same stages on a sliver of the corpus with small SAEs, in under a minute (with --train-model: "
+        "a tiny model trained from scratch, as the tests run it)",
+    )
     p.add_argument(
         "--train-model",
         action="store_true",
@@ -337,9 +342,9 @@ def cmd_eval(a) -> int:
 
 
 def cmd_demo(a) -> int:
-    from monoscope.demo import QUICK, DemoConfig, format_summary, run_demo
+    from monoscope.demo import QUICK, SMOKE, DemoConfig, format_summary, run_demo
 
-    cfg = replace(QUICK if a.quick else DemoConfig(), device=a.device)
+    cfg = replace((QUICK if a.train_model else SMOKE) if a.quick else DemoConfig(), device=a.device)
     if a.train_model:
         cfg.train_model = True
     s = run_demo(a.out, cfg, a.overwrite, progress=not a.quiet)
