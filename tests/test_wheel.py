@@ -28,7 +28,9 @@ def _run(cmd, **kw):
 @pytest.mark.slow
 def test_wheel_installs_in_a_fresh_venv_and_runs_the_demo(tmp_path):
     src = tmp_path / "src"  # a copy, so that building leaves no build/ or egg-info in the checkout
-    skip = shutil.ignore_patterns(".git", ".venv*", "runs", "build", "dist", "*.egg-info", "__pycache__", "node_modules")
+    skip = shutil.ignore_patterns(
+        ".git", ".venv*", "runs", "build", "dist", "*.egg-info", "__pycache__", "node_modules"
+    )
     shutil.copytree(ROOT, src, ignore=skip)
     _run([sys.executable, "-m", "build", "--wheel", "--outdir", tmp_path / "dist", src])
     (wheel,) = (tmp_path / "dist").glob("monoscope-*.whl")
