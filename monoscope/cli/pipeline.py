@@ -124,8 +124,15 @@ def register(sub) -> None:
     )
     p.add_argument("--model", default=None, help="sweep frontier: model folder (default: from the store's metadata)")
     p.add_argument("--data", default=None, help="sweep frontier: data folder (default: from the store's metadata)")
-    p.add_argument("--eval-contexts", type=int, default=256, help="sweep frontier: validation contexts per SAE")
+    p.add_argument(
+        "--eval-contexts", type=int, default=256, help="sweep frontier and --bench: validation contexts per SAE"
+    )
     p.add_argument("--no-frontier", action="store_true", help="sweep: skip evaluating the SAEs")
+    p.add_argument(
+        "--bench",
+        action="store_true",
+        help="sweep: also run bench-sae (absorption, sparse probing, stability) on its SAEs, into OUT/bench",
+    )
     _common(p)
     p.set_defaults(func=cmd_train_sae)
 
@@ -309,6 +316,12 @@ def _train_sweep(a, store) -> int:
         for row in r["rows"]:
             print(json.dumps({k: row[k] for k in ("name", "l0", "fvu", "loss_recovered", "dead_fraction")}))
         print(f"frontier: {Path(a.out) / 'frontier.png'}")
+    if getattr(a, "bench", False):
+        from monoscope.evals.bench import BenchConfig, bench_sweep
+
+        cfg = BenchConfig(eval_contexts=a.eval_contexts, model=a.model, data=a.data, device=a.device)
+        bench_sweep(a.out, cfg, progress=not a.quiet)
+        print(f"bench-sae: {Path(a.out) / 'bench' / 'bench_sae.json'}")
     return 0
 
 
