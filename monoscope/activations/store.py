@@ -29,7 +29,7 @@ from monoscope.data.fingerprint import check_model_reads
 from monoscope.errors import MonoscopeError
 from monoscope.io import read_json, write_json
 from monoscope.precision import autocast, pin, resolve_dtype
-from monoscope.runs import finish_stage, open_stage, require_stage
+from monoscope.stages import finish_stage, open_stage, require_stage
 
 INDEX_COLUMNS = ("token", "doc", "pos", "row", "col")
 

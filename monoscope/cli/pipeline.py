@@ -321,7 +321,7 @@ def _train_sweep(a, store) -> int:
     print(Path(a.out, "sweep.json").read_text().strip())
     if not a.no_frontier:
         from monoscope.evals import EvalConfig
-        from monoscope.frontier import run_frontier
+        from monoscope.evals.frontier import run_frontier
 
         r = run_frontier(
             a.out, a.model, a.data, EvalConfig(n_contexts=a.eval_contexts, device=a.device), progress=not a.quiet
@@ -335,7 +335,7 @@ def _train_sweep(a, store) -> int:
 def cmd_eval(a) -> int:
     from monoscope.evals import EvalConfig, evaluate
     from monoscope.evals.stage import run_eval
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     run = load_run(a.sae, a.model, a.data, a.device)
     cfg = EvalConfig(n_contexts=a.contexts, device=a.device)

@@ -29,10 +29,10 @@ from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
 from monoscope.io import jsonl_append
-from monoscope.runs import finish_stage, open_stage
 from monoscope.sae.checkpoint import CHECKPOINT, load_checkpoint, refuse_other_config, save_checkpoint, truncate_metrics
 from monoscope.sae.train import check_d_in, finish_sae, store_source
 from monoscope.sae.trainer import SAETrainer, TrainConfig, stage_config
+from monoscope.stages import finish_stage, open_stage
 
 
 def _is_comm_error(e: BaseException) -> bool:

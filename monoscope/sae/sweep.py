@@ -27,13 +27,13 @@ import yaml
 
 from monoscope.errors import MonoscopeError
 from monoscope.io import write_json
-from monoscope.runs import finish_stage, open_stage
 from monoscope.sae.base import ARCHITECTURES, SAEConfig
 from monoscope.sae.checkpoint import CHECKPOINT, refuse_other_config
 from monoscope.sae.io import load_sae
 from monoscope.sae.loop import run_trainers
 from monoscope.sae.train import check_d_in, finish_sae, make_trainer, store_source
 from monoscope.sae.trainer import TrainConfig, stage_config
+from monoscope.stages import finish_stage, open_stage
 
 SAE_KEYS = {
     "arch": "architecture",

@@ -11,11 +11,11 @@ import torch
 
 from monoscope.errors import MonoscopeError
 from monoscope.io import write_json
-from monoscope.runs import finish_stage, open_stage
 from monoscope.sae.checkpoint import CHECKPOINT, refuse_other_config
 from monoscope.sae.io import save_sae
 from monoscope.sae.loop import run_trainers
 from monoscope.sae.trainer import SAETrainer, TrainConfig, stage_config
+from monoscope.stages import finish_stage, open_stage
 
 
 def check_d_in(cfg: TrainConfig, d_in: int, source: str, widths: list[int] | None = None) -> None:
