@@ -32,9 +32,9 @@ from monoscope.models.pretrained import install, shipped_folder
 from monoscope.models.train import ModelTrainConfig, train_model
 from monoscope.models.transformer import GPTConfig
 from monoscope.plots import curves
-from monoscope.runs import finish_stage, open_stage
 from monoscope.sae import SAEConfig, TrainConfig
 from monoscope.sae.sweep import train_sweep
+from monoscope.stages import finish_stage, open_stage
 
 
 @dataclass
@@ -293,7 +293,7 @@ def run_analysis(out: Path, sae_folder: str, cfg: DemoConfig, overwrite: bool = 
     from monoscope.dashboard.static import write_dashboard
     from monoscope.features.analysis import AnalysisConfig, analyze
     from monoscope.features.store import FeatureStore
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     run = load_run(out / sae_folder, model=out / "model", data=out / "data", device=cfg.device)
     analyze(

@@ -60,6 +60,12 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="model folder")
     p.add_argument("--data", required=True, help="folder made by `monoscope data`")
     p.add_argument("--hook", default="blocks.0.mlp.hook_post", help="hook point name (TransformerLens style)")
+    p.add_argument(
+        "--target-hook",
+        default=None,
+        help="a second hook stored beside --hook in each row: both ends of a transcoder "
+        "(--hook blocks.L.mlp.hook_in --target-hook blocks.L.hook_mlp_out)",
+    )
     p.add_argument("--split", default="train", choices=["train", "val"])
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
@@ -90,6 +96,11 @@ def register(sub) -> None:
     p.add_argument("--k", type=int, default=None, help="active latents (TopK family)")
     p.add_argument(
         "--widths", default="", help="matryoshka: nested prefix widths, e.g. 64,256,1024 (default d_sae/64,/16,/4)"
+    )
+    p.add_argument(
+        "--skip",
+        action="store_true",
+        help="a store of both ends (harvest --target-hook) trains a transcoder; --skip adds its linear skip connection",
     )
     p.add_argument("--l1", "--sparsity-coef", dest="sparsity_coef", type=float, default=3.3)
     p.add_argument("--vectors", type=float, default=1e6, help="training vectors")
@@ -249,6 +260,7 @@ def cmd_harvest(a) -> int:
         a.out,
         HarvestConfig(
             hook=a.hook,
+            target_hook=a.target_hook,
             split=a.split,
             max_tokens=a.max_tokens,
             dtype=a.dtype,
@@ -276,7 +288,15 @@ def cmd_train_sae(a) -> int:
         return _train_sweep(a, store)
     extra = {k: v for k, v in (("auxk_coef", a.auxk_coef), ("dead_window", a.dead_window)) if v is not None}
     cfg = TrainConfig(
-        sae=SAEConfig(a.arch, store.d_in, a.d_sae, k=a.k, matryoshka_widths=a.widths),
+        sae=SAEConfig(
+            a.arch,
+            store.widths[0],
+            a.d_sae,
+            k=a.k,
+            matryoshka_widths=a.widths,
+            d_out=store.widths[1] if store.target_hook else None,
+            skip=a.skip,
+        ),
         total_vectors=int(a.vectors),
         batch_size=a.batch_size,
         lr=a.lr,
@@ -308,7 +328,7 @@ def _train_sweep(a, store) -> int:
     print(Path(a.out, "sweep.json").read_text().strip())
     if not a.no_frontier:
         from monoscope.evals import EvalConfig
-        from monoscope.frontier import run_frontier
+        from monoscope.evals.frontier import run_frontier
 
         r = run_frontier(
             a.out, a.model, a.data, EvalConfig(n_contexts=a.eval_contexts, device=a.device), progress=not a.quiet
@@ -328,7 +348,7 @@ def _train_sweep(a, store) -> int:
 def cmd_eval(a) -> int:
     from monoscope.evals import EvalConfig, evaluate
     from monoscope.evals.stage import run_eval
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     run = load_run(a.sae, a.model, a.data, a.device)
     cfg = EvalConfig(n_contexts=a.contexts, device=a.device)

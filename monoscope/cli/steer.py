@@ -107,7 +107,7 @@ def register(sub) -> None:
 
 
 def _load(a, need_data: bool = True):
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     return load_run(a.sae, a.model, a.data, a.device, need_data=need_data)
 

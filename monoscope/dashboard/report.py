@@ -37,7 +37,7 @@ from monoscope.features.splitting import (
 )
 from monoscope.features.universality import plot_universality, universality
 from monoscope.io import read_json, write_json, write_text
-from monoscope.runs import finish_stage, open_stage
+from monoscope.stages import finish_stage, open_stage
 
 
 @dataclass
@@ -64,7 +64,7 @@ class ReportConfig:
 
 
 def _load(cfg: ReportConfig):
-    from monoscope.run import load_run, sae_dir
+    from monoscope.run_folder import load_run, sae_dir
     from monoscope.sae.io import load_sae
 
     if not cfg.saes:
@@ -254,7 +254,7 @@ def _splitting(saes, names, ev, figs: Path, out: Path, cfg: ReportConfig) -> dic
 
 
 def _universality(cfg: ReportConfig, run, ev, figs: Path, out: Path, progress: bool) -> dict:
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     other = load_run(cfg.compare_sae, data=run.dataset.folder, device=cfg.device)
     t1, t2 = run.dataset.tokenizer.to_str(), other.dataset.tokenizer.to_str()

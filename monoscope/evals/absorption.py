@@ -260,7 +260,7 @@ def absorption(model, hook: str, tokenizer_strs: list[str], sae, bos_id: int | N
 
 
 def run_absorption(run, cfg: AbsorptionConfig | None = None) -> dict:
-    """Absorption on a loaded run (monoscope.run.load_run): its model, hook, SAE and tokenizer."""
+    """Absorption on a loaded run (monoscope.run_folder.load_run): its model, hook, SAE and tokenizer."""
     if run.dataset is None:
         raise MonoscopeError("absorption needs the run's tokenizer; pass --data FOLDER")
     ds = run.dataset

@@ -57,7 +57,7 @@ def _tasks(run, acts, user: list[str]):
 
 def bench_saes(paths: list[Path | str], cfg: BenchConfig | None = None, progress: bool = False) -> dict:
     from monoscope.features.hypotheses import collect
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     cfg = cfg or BenchConfig()
     if not paths:

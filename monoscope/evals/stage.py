@@ -8,7 +8,7 @@ from pathlib import Path
 from monoscope.evals.metrics import EvalConfig, evaluate
 from monoscope.io import read_json, write_json
 from monoscope.plots import density_histogram
-from monoscope.runs import finish_stage, open_stage
+from monoscope.stages import finish_stage, open_stage
 
 
 def run_eval(

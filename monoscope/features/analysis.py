@@ -86,7 +86,7 @@ def analyze(
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict:
-    """Analyse `run` (from monoscope.run.load_run) and write OUT/features.db; returns the summary."""
+    """Analyse `run` (from monoscope.run_folder.load_run) and write OUT/features.db; returns the summary."""
     cfg = cfg or AnalysisConfig()
     out = Path(out) if out is not None else default_out(run)
     db_path = out / DB_NAME

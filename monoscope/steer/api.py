@@ -1,4 +1,4 @@
-"""One call per user task, taking a loaded run (monoscope.run.Run): what the CLI and notebooks both call."""
+"""One call per user task, taking a loaded run (monoscope.run_folder.Run): what the CLI and notebooks both call."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from monoscope.cli import main
 
 
 def _second_sae(folder, out, hook=None, seed=1):
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
     from monoscope.sae import SAEConfig, make_sae, save_sae
 
     run = load_run(folder)

@@ -201,7 +201,7 @@ def test_half_precision_on_cpu_is_refused_with_the_reason(tiny_run, tmp_path, ca
 def test_half_precision_on_cpu_is_refused_in_the_library_too(tiny_run):
     from monoscope.activations import HarvestConfig, harvest
     from monoscope.errors import MonoscopeError
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     run = load_run(tiny_run[0])
     with pytest.raises(MonoscopeError, match="half precision is for CUDA"):

@@ -97,7 +97,7 @@ def test_tokenizer_without_words_is_skipped_with_a_reason():
 
 
 def test_absorption_on_a_tiny_run(tiny_run):
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     folder, _ = tiny_run
     res = run_absorption(load_run(folder), AbsorptionConfig(min_words=5, min_probe_f1=0.0))  # a 30-step model

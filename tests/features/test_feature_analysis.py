@@ -12,7 +12,7 @@ import torch
 from monoscope.errors import MonoscopeError
 from monoscope.features.analysis import AnalysisConfig, analyze
 from monoscope.features.store import FeatureStore, StoreWriter
-from monoscope.run import load_run
+from monoscope.run_folder import load_run
 
 CFG = dict(
     tokens=2048,
