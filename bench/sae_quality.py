@@ -65,7 +65,7 @@ def saebench_diff() -> tuple[float, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         desc = saebench_fixture.build(out)
-        if desc["fingerprint"] != ref["fixture"]["fingerprint"]:
+        if not saebench_fixture.same_fixture(desc["checksums"], ref["fixture"]["checksums"]):
             common.fail("the SAEBench fixture no longer matches the frozen reference; run `make saebench-reference`")
         tok = AutoTokenizer.from_pretrained(out / "model")
         strs = [tok.decode([i]) for i in range(len(tok))]

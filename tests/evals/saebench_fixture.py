@@ -15,15 +15,17 @@ balanced probing task (raw activations and latents) for sparse probing.
     python tests/evals/saebench_fixture.py --out FOLDER
     # FOLDER/model (HF GPT-2), FOLDER/sae (SAELens layout), FOLDER/probing.safetensors (a sparse-probing task)
 
-Deterministic under a seed (torch 2.13.0 in both virtualenvs); `fingerprint`
-hashes the tensors so a test can tell that it scores the input the frozen
-reference was made on.
+Deterministic under a seed (torch 2.13.0 in both virtualenvs), up to float
+rounding: the QR that makes the letter directions goes through LAPACK, whose
+last bits differ between CPUs (a bit-exact hash failed on CI's machine). So
+`checksums` sums each tensor and its absolute value in float64, and
+`same_fixture` compares them to 1e-5 of the absolute sum: float noise passes, any other
+seed, size or construction fails.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
@@ -110,11 +112,23 @@ def probing_data(seed: int = SEED, n: int = 400, d: int = 32, d_sae: int = 60) -
     return out
 
 
-def fingerprint(*tensors: torch.Tensor) -> str:
-    h = hashlib.sha256()
-    for t in tensors:
-        h.update(t.detach().float().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+def checksums(*tensors: torch.Tensor) -> list[list[float]]:
+    """[shape..., sum, sum of |x|] per tensor, in float64: identity up to float rounding."""
+    return [[*t.shape, t.double().sum().item(), t.double().abs().sum().item()] for t in tensors]
+
+
+def same_fixture(a: list[list[float]], b: list[list[float]], rtol: float = 1e-5) -> bool:
+    """True when two checksum lists describe the same tensors up to float rounding: equal shapes, and both sums
+    within `rtol` of the tensor's absolute sum (a plain sum can cancel to near zero, its float noise does not)."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x[:-2] != y[:-2]:
+            return False
+        scale = rtol * max(abs(x[-1]), 1e-6)
+        if abs(x[-2] - y[-2]) > scale or abs(x[-1] - y[-1]) > scale:
+            return False
+    return True
 
 
 def build(out: Path, seed: int = SEED) -> dict:
@@ -155,7 +169,7 @@ def build(out: Path, seed: int = SEED) -> dict:
     return {
         "hook": HOOK,
         "seed": seed,
-        "fingerprint": fingerprint(emb, w_enc, w_dec, b_enc, *probe.values()),
+        "checksums": checksums(emb, w_enc, w_dec, b_enc, *probe.values()),
         "planted": planted_ids,
     }
 

@@ -4,7 +4,7 @@ The reference was written by `make saebench-reference`: sae-bench 0.6.0 in its
 own virtualenv (`make peers-saebench`) ran its absorption experiment and its
 sparse probing on the files of saebench_fixture.py (a tiny HF GPT-2 and a ReLU
 SAE with planted absorption, a seeded probing task). This test rebuilds the same
-files, checks by their fingerprint that they are what the reference was made on,
+files, checks by their checksums (equal up to float rounding) that they are what the reference was made on,
 and scores them with monoscope; the shared metrics must agree within 0.02
 absolute. The peer's virtualenv is not needed here, so this always runs.
 """
@@ -34,8 +34,10 @@ def fixture(tmp_path_factory):
 
 
 def test_the_fixture_is_the_one_the_reference_was_made_on(fixture):
+    import saebench_fixture
+
     _, desc = fixture
-    assert desc["fingerprint"] == REFERENCE["fixture"]["fingerprint"]
+    assert saebench_fixture.same_fixture(desc["checksums"], REFERENCE["fixture"]["checksums"])
     assert REFERENCE["versions"]["sae-bench"] == "0.6.0"
 
 
@@ -84,3 +86,10 @@ def test_sparse_probing_agrees_with_saebench(fixture):
     assert set(ref) == {"llm_test_accuracy"} | {f"sae_top_{k}_test_accuracy" for k in (1, 2, 5, 20)}
     for key, v in ref.items():
         assert abs(res[key] - v) <= TOLERANCE, (key, res[key], v)
+
+
+def test_the_fixture_check_tells_another_seed_apart():
+    import saebench_fixture as f
+
+    other = f.checksums(*f.planted(seed=1)[:4], *f.probing_data(seed=1).values())
+    assert not f.same_fixture(other, REFERENCE["fixture"]["checksums"])
