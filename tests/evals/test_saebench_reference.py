@@ -60,6 +60,7 @@ def test_absorption_agrees_with_saebench(ours):
     assert ref["mean_full_absorption_score"] > 0.02  # the planted absorption is seen: agreement is not on zeros
     for key in SHARED:
         assert abs(ours[key] - ref[key]) <= TOLERANCE, (key, ours[key], ref[key])
+    assert ours["probe_test_accuracy"] > 0.9  # every word carries its letter's direction: the probes find it
 
 
 def test_the_same_letters_are_scored_with_the_same_main_latents(ours):
