@@ -132,7 +132,7 @@ def train_sweep(
     if not configs:
         raise MonoscopeError("a sweep needs at least one SAE")
     for c in configs.values():
-        check_d_in(c, store.d_in, store_source(store))
+        check_d_in(c, store.d_in, store_source(store), store.widths)
     first = next(iter(configs.values()))
     stage_cfg = {"saes": {n: stage_config(c) for n, c in configs.items()}, "store": str(Path(store.folder).resolve())}
     if any(f != out / n for n, f in folders.items()):
