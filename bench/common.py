@@ -72,7 +72,7 @@ def run_folder(path: str | Path, *needs: str) -> Path:
 
 def open_run(path: str | Path, device: str = "cpu", needs: tuple[str, ...] = ("sae", "model", "data")):
     from monoscope.errors import MonoscopeError
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     p = run_folder(path, *needs)
     try:

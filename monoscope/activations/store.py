@@ -29,7 +29,7 @@ from monoscope.data.fingerprint import check_model_reads
 from monoscope.errors import MonoscopeError
 from monoscope.io import read_json, write_json
 from monoscope.precision import autocast, pin, resolve_dtype
-from monoscope.runs import finish_stage, open_stage, require_stage
+from monoscope.stages import finish_stage, open_stage, require_stage
 
 INDEX_COLUMNS = ("token", "doc", "pos", "row", "col")
 
@@ -37,6 +37,8 @@ INDEX_COLUMNS = ("token", "doc", "pos", "row", "col")
 @dataclass
 class HarvestConfig:
     hook: str = "blocks.0.mlp.hook_post"
+    # a second hook stored beside the first in each row [hook | target_hook]: both ends of a transcoder
+    target_hook: str | None = None
     split: str = "train"
     max_tokens: int | None = None
     batch_contexts: int = 64
@@ -156,10 +158,11 @@ def harvest(
     model_path: str = "",
     progress: bool = True,
 ) -> ActivationStore:
-    """Run the model over a split and store the activations at one hook."""
+    """Run the model over a split and store the activations at one hook (or two side by side, `target_hook`)."""
     cfg = cfg or HarvestConfig()
     out = Path(out)
     model.check_hook(cfg.hook)
+    hooks = [cfg.hook] if cfg.target_hook is None else [cfg.hook, model.check_hook(cfg.target_hook).name]
     if model_path:
         check_model_reads(model_path, dataset.identity())
     split = dataset.split(cfg.split)
@@ -168,6 +171,8 @@ def harvest(
     stage_cfg.pop("device")
     if cfg.model_dtype == "float32":  # added later: stores harvested before it keep their stamp
         stage_cfg.pop("model_dtype")
+    if cfg.target_hook is None:  # added later too
+        stage_cfg.pop("target_hook")
     if open_stage(out, "harvest", stage_cfg, overwrite):
         return ActivationStore(out)
     for p in [*out.glob("*.npy"), *out.glob("*.npy.tmp")]:
@@ -187,13 +192,15 @@ def harvest(
         r1 = min(rows, r0 + cfg.batch_contexts)
         t = tokens[r0:r1]
         with autocast(device, compute):
-            _, cache = model.run_with_cache(t.to(device), names=[cfg.hook], stop_early=True)
-        acts = cache[cfg.hook]
-        if acts.dim() != 3:
-            raise MonoscopeError(
-                f"hook {cfg.hook} gives shape {tuple(acts.shape)}; expected [batch, position, d] "
-                "(pick a hook with one vector per token)"
-            )
+            _, cache = model.run_with_cache(t.to(device), names=hooks, stop_early=True)
+        for h in hooks:
+            if cache[h].dim() != 3:
+                raise MonoscopeError(
+                    f"hook {h} gives shape {tuple(cache[h].shape)}; expected [batch, position, d] "
+                    "(pick a hook with one vector per token)"
+                )
+        widths = [int(cache[h].shape[-1]) for h in hooks]
+        acts = torch.cat([cache[h].float() for h in hooks], -1)
         d_in = acts.shape[-1]
         if writer is None:
             writer = _ShardWriter(out, d_in, cfg.shard_size, cfg.dtype)
@@ -215,6 +222,7 @@ def harvest(
         "model": model_name,
         "model_path": model_path,
         "hook": cfg.hook,
+        **({"target_hook": cfg.target_hook, "widths": widths} if cfg.target_hook else {}),
         "d_in": writer.d_in,
         "count": writer.count,
         "dtype": cfg.dtype,
@@ -325,6 +333,11 @@ class ActivationStore:
         self.d_in: int = int(self.meta["d_in"])
         self.count: int = int(self.meta["count"])
         self.hook: str = self.meta["hook"]
+        # a paired store (a transcoder's): each row is [hook | target_hook] of widths `widths`
+        self.target_hook: str | None = self.meta.get("target_hook")
+        self.widths: list[int] = [int(w) for w in self.meta.get("widths", [self.d_in])]
+        if sum(self.widths) != self.d_in:
+            raise MonoscopeError(f"{self.folder}/meta.json: widths {self.widths} do not add up to d_in={self.d_in}")
         self._acts: list[np.ndarray] = []
         self._index: list[np.ndarray] = []
         shards = self.meta.get("shards")

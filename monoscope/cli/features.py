@@ -62,7 +62,7 @@ def register(sub) -> None:
 
 def cmd_analyze(a) -> int:
     from monoscope.features.analysis import AnalysisConfig, analyze
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     run = load_run(a.sae, a.model, a.data, a.device)
     cfg = AnalysisConfig(

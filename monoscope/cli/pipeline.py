@@ -60,6 +60,12 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="model folder")
     p.add_argument("--data", required=True, help="folder made by `monoscope data`")
     p.add_argument("--hook", default="blocks.0.mlp.hook_post", help="hook point name (TransformerLens style)")
+    p.add_argument(
+        "--target-hook",
+        default=None,
+        help="a second hook stored beside --hook in each row: both ends of a transcoder "
+        "(--hook blocks.L.mlp.hook_in --target-hook blocks.L.hook_mlp_out)",
+    )
     p.add_argument("--split", default="train", choices=["train", "val"])
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
@@ -90,6 +96,11 @@ def register(sub) -> None:
     p.add_argument("--k", type=int, default=None, help="active latents (TopK family)")
     p.add_argument(
         "--widths", default="", help="matryoshka: nested prefix widths, e.g. 64,256,1024 (default d_sae/64,/16,/4)"
+    )
+    p.add_argument(
+        "--skip",
+        action="store_true",
+        help="a store of both ends (harvest --target-hook) trains a transcoder; --skip adds its linear skip connection",
     )
     p.add_argument("--l1", "--sparsity-coef", dest="sparsity_coef", type=float, default=3.3)
     p.add_argument("--vectors", type=float, default=1e6, help="training vectors")
@@ -124,8 +135,15 @@ def register(sub) -> None:
     )
     p.add_argument("--model", default=None, help="sweep frontier: model folder (default: from the store's metadata)")
     p.add_argument("--data", default=None, help="sweep frontier: data folder (default: from the store's metadata)")
-    p.add_argument("--eval-contexts", type=int, default=256, help="sweep frontier: validation contexts per SAE")
+    p.add_argument(
+        "--eval-contexts", type=int, default=256, help="sweep frontier and --bench: validation contexts per SAE"
+    )
     p.add_argument("--no-frontier", action="store_true", help="sweep: skip evaluating the SAEs")
+    p.add_argument(
+        "--bench",
+        action="store_true",
+        help="sweep: also run bench-sae (absorption, sparse probing, stability) on its SAEs, into OUT/bench",
+    )
     _common(p)
     p.set_defaults(func=cmd_train_sae)
 
@@ -140,7 +158,12 @@ def register(sub) -> None:
 
     p = sub.add_parser("demo", help="the whole pipeline on the built-in default, with a summary")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--quick", action="store_true", help="a tiny configuration that runs in seconds (for tests)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="the same stages on a sliver of the corpus with small SAEs, in under a minute (with --train-model: "
+        "a tiny model trained from scratch, as the tests run it)",
+    )
     p.add_argument(
         "--train-model",
         action="store_true",
@@ -242,6 +265,7 @@ def cmd_harvest(a) -> int:
         a.out,
         HarvestConfig(
             hook=a.hook,
+            target_hook=a.target_hook,
             split=a.split,
             max_tokens=a.max_tokens,
             dtype=a.dtype,
@@ -269,7 +293,15 @@ def cmd_train_sae(a) -> int:
         return _train_sweep(a, store)
     extra = {k: v for k, v in (("auxk_coef", a.auxk_coef), ("dead_window", a.dead_window)) if v is not None}
     cfg = TrainConfig(
-        sae=SAEConfig(a.arch, store.d_in, a.d_sae, k=a.k, matryoshka_widths=a.widths),
+        sae=SAEConfig(
+            a.arch,
+            store.widths[0],
+            a.d_sae,
+            k=a.k,
+            matryoshka_widths=a.widths,
+            d_out=store.widths[1] if store.target_hook else None,
+            skip=a.skip,
+        ),
         total_vectors=int(a.vectors),
         batch_size=a.batch_size,
         lr=a.lr,
@@ -301,7 +333,7 @@ def _train_sweep(a, store) -> int:
     print(Path(a.out, "sweep.json").read_text().strip())
     if not a.no_frontier:
         from monoscope.evals import EvalConfig
-        from monoscope.frontier import run_frontier
+        from monoscope.evals.frontier import run_frontier
 
         r = run_frontier(
             a.out, a.model, a.data, EvalConfig(n_contexts=a.eval_contexts, device=a.device), progress=not a.quiet
@@ -309,13 +341,19 @@ def _train_sweep(a, store) -> int:
         for row in r["rows"]:
             print(json.dumps({k: row[k] for k in ("name", "l0", "fvu", "loss_recovered", "dead_fraction")}))
         print(f"frontier: {Path(a.out) / 'frontier.png'}")
+    if getattr(a, "bench", False):
+        from monoscope.evals.bench import BenchConfig, bench_sweep
+
+        cfg = BenchConfig(eval_contexts=a.eval_contexts, model=a.model, data=a.data, device=a.device)
+        bench_sweep(a.out, cfg, progress=not a.quiet)
+        print(f"bench-sae: {Path(a.out) / 'bench' / 'bench_sae.json'}")
     return 0
 
 
 def cmd_eval(a) -> int:
     from monoscope.evals import EvalConfig, evaluate
     from monoscope.evals.stage import run_eval
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     run = load_run(a.sae, a.model, a.data, a.device)
     cfg = EvalConfig(n_contexts=a.contexts, device=a.device)
@@ -337,9 +375,9 @@ def cmd_eval(a) -> int:
 
 
 def cmd_demo(a) -> int:
-    from monoscope.demo import QUICK, DemoConfig, format_summary, run_demo
+    from monoscope.demo import QUICK, SMOKE, DemoConfig, format_summary, run_demo
 
-    cfg = replace(QUICK if a.quick else DemoConfig(), device=a.device)
+    cfg = replace((QUICK if a.train_model else SMOKE) if a.quick else DemoConfig(), device=a.device)
     if a.train_model:
         cfg.train_model = True
     s = run_demo(a.out, cfg, a.overwrite, progress=not a.quiet)

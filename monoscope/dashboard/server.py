@@ -232,7 +232,7 @@ def open_browser_state(
     """The store for an SAE (refused if built for other weights) and, with `live`, the model and SAE."""
     from monoscope.features.analysis import default_out
     from monoscope.features.live import live_model
-    from monoscope.run import load_run, sae_dir
+    from monoscope.run_folder import load_run, sae_dir
 
     sdir = sae_dir(sae)
     if live:

@@ -26,7 +26,7 @@ from monoscope.data.positions import Positions
 from monoscope.data.tokenizer import eos_id, load_tokenizer, train_tokenizer
 from monoscope.errors import MonoscopeError
 from monoscope.io import load_tensors, read_json, read_jsonl, save_tensors, write_json, write_text
-from monoscope.runs import finish_stage, is_complete, open_stage, require_stage
+from monoscope.stages import finish_stage, is_complete, open_stage, require_stage
 
 
 @dataclass

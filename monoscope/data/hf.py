@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from monoscope.data.dataset import Dataset
 from monoscope.errors import MonoscopeError
 from monoscope.io import refuse_remote_code, save_tensors, write_json, write_text
-from monoscope.runs import finish_stage, open_stage
+from monoscope.stages import finish_stage, open_stage
 
 BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text", ".md": "text"}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from monoscope.errors import MonoscopeError
 from monoscope.io import read_json, write_bytes
-from monoscope.runs import finish_stage, open_stage
+from monoscope.stages import finish_stage, open_stage
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT = "gpt-1l"
@@ -62,7 +62,7 @@ def install(out: Path | str, name: str = DEFAULT, overwrite: bool = False) -> Pa
 
 def ship(model: Path | str, dest: Path | str, overwrite: bool = False) -> Path:
     """Copy a finished `train-model` folder's files into `dest` (the package's pretrained/NAME folder)."""
-    from monoscope.runs import require_stage
+    from monoscope.stages import require_stage
 
     model, dest = Path(model), Path(dest)
     require_stage(model, "train-model")

@@ -14,7 +14,7 @@ from monoscope.data.fingerprint import TRAINED_ON
 from monoscope.errors import MonoscopeError
 from monoscope.io import jsonl_append, load_torch, read_jsonl, save_torch, truncate_jsonl, write_json, write_text
 from monoscope.models.transformer import GPT, GPTConfig, lm_loss
-from monoscope.runs import finish_stage, open_stage
+from monoscope.stages import finish_stage, open_stage
 
 STATE = "train_state.pt"
 

@@ -2,7 +2,10 @@
 
 Computed as in SAELens: pre = (x - b_dec) @ W_enc + b_enc, f = act(pre),
 x_hat = f @ W_dec + b_dec. Decoder rows are feature directions (unit norm
-while training).
+while training). A transcoder (`SAEConfig.d_out`) is the same dictionary with
+its decoder in another space: pre = x @ W_enc + b_enc (nothing subtracted, as
+SAELens's transcoders), y_hat = f @ W_dec + b_dec (+ x @ W_skip.T with a skip
+connection); every architecture with `transcodes` has that form.
 
 The protocol is declared here, not probed: an architecture is one module with
 `@register("name")` (imported in `monoscope/sae/__init__.py`) that defines
@@ -59,6 +62,9 @@ class SAEConfig:
     jumprelu_bandwidth: float = 0.001
     jumprelu_init_threshold: float = 0.001
     matryoshka_widths: tuple[int, ...] = ()  # nested prefix widths of a Matryoshka SAE (default: d_sae/64, /16, /4)
+    # a transcoder: the dictionary reads d_in and writes d_out (an MLP's input -> its output); None: an SAE
+    d_out: int | None = None
+    skip: bool = False  # a transcoder's linear skip connection x @ W_skip.T (Paulo et al. 2025)
     dtype: str = "float32"
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -77,6 +83,17 @@ class SAEConfig:
         if int(self.d_in) <= 0 or int(self.d_sae) <= 0:
             raise MonoscopeError(f"d_in and d_sae must be positive, got d_in={self.d_in}, d_sae={self.d_sae}")
         cls = ARCHITECTURES[self.architecture]
+        if self.d_out is not None:
+            self.d_out = int(self.d_out)
+            if self.d_out <= 0:
+                raise MonoscopeError(f"a transcoder's d_out must be positive, got {self.d_out}")
+            if not cls.transcodes:
+                raise MonoscopeError(
+                    f"the {self.architecture} architecture has no transcoder form; use one of "
+                    f"{', '.join(sorted(a for a, c in ARCHITECTURES.items() if c.transcodes))}"
+                )
+        elif self.skip:
+            raise MonoscopeError("a skip connection needs a transcoder (give d_out, the width of what it writes)")
         if cls.needs_k:
             if self.k is None:
                 raise MonoscopeError(
@@ -93,6 +110,15 @@ class SAEConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def is_transcoder(self) -> bool:
+        return self.d_out is not None
+
+    @property
+    def out_width(self) -> int:
+        """The width of what the dictionary writes: d_in for an SAE, d_out for a transcoder."""
+        return int(self.d_in if self.d_out is None else self.d_out)
 
 
 @dataclass
@@ -128,17 +154,26 @@ class SAE(nn.Module):
     loads_as: ClassVar[str | None] = None  # our architecture that reads the saved file back; None: this one
     # SAELens architecture names of foreign files this class reads (declared per class: a subclass does not inherit it)
     reads_saelens: ClassVar[tuple[str, ...]] = ()
+    transcodes: ClassVar[bool] = True  # has a transcoder form (d_out): encoder and decoder in different spaces
 
     def __init__(self, cfg: SAEConfig):
         super().__init__()
         self.cfg = cfg
-        d_in, d_sae = cfg.d_in, cfg.d_sae
-        W_dec = torch.randn(d_sae, d_in)
+        d_in, d_sae, d_out = cfg.d_in, cfg.d_sae, cfg.out_width
+        W_dec = torch.randn(d_sae, d_out)
         W_dec /= W_dec.norm(dim=1, keepdim=True)
         self.W_dec = nn.Parameter(W_dec)
-        self.W_enc = nn.Parameter(W_dec.T.clone().contiguous())  # tied initialisation (Gao et al.)
+        if cfg.is_transcoder:  # input and output spaces differ: no tied init, no b_dec subtracted from the input
+            W_enc = torch.randn(d_in, d_sae)
+            self.W_enc = nn.Parameter(W_enc / W_enc.norm(dim=0, keepdim=True))
+        else:
+            self.W_enc = nn.Parameter(W_dec.T.clone().contiguous())  # tied initialisation (Gao et al.)
         self.b_enc = nn.Parameter(torch.zeros(d_sae))
-        self.b_dec = nn.Parameter(torch.zeros(d_in))
+        self.b_dec = nn.Parameter(torch.zeros(d_out))
+        # what the encoder subtracts from its input: b_dec for an SAE (SAELens's apply_b_dec_to_input), zero for a
+        # transcoder (SAELens's transcoders subtract nothing); not saved
+        self.register_buffer("b_zero", torch.zeros(d_in) if cfg.is_transcoder else None, persistent=False)
+        self.W_skip = nn.Parameter(torch.zeros(d_out, d_in)) if cfg.skip else None
 
     # ---- per-architecture --------------------------------------------------
     @staticmethod
@@ -202,7 +237,7 @@ class SAE(nn.Module):
 
     def pre_subset(self, x: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """Pre-activations of latents `feats` only [B, len(feats)] (a few encoder columns, not all d_sae)."""
-        return torch.addmm(self.b_enc[feats], x - self.b_dec, self.W_enc[:, feats])
+        return torch.addmm(self.b_enc[feats], x - self.b_in, self.W_enc[:, feats])
 
     def encode_subset(self, x: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """Activations of latents `feats` on x [B, d_in]. Default: the whole encoding, indexed (right for any
@@ -218,19 +253,46 @@ class SAE(nn.Module):
     def d_sae(self) -> int:
         return self.cfg.d_sae
 
+    @property
+    def d_out(self) -> int:
+        return self.cfg.out_width
+
+    @property
+    def b_in(self) -> torch.Tensor:
+        """What the encoder subtracts from its input (b_dec for an SAE, zeros for a transcoder)."""
+        return self.b_dec if self.b_zero is None else self.b_zero
+
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.b_enc, (x - self.b_dec).reshape(-1, self.d_in), self.W_enc).reshape(
+        return torch.addmm(self.b_enc, (x - self.b_in).reshape(-1, self.d_in), self.W_enc).reshape(
             *x.shape[:-1], self.d_sae
         )
+
+    def skip_out(self, x: torch.Tensor) -> torch.Tensor | None:
+        """A skip transcoder's linear path x @ W_skip.T [.., d_out]; None without one."""
+        return None if self.W_skip is None else x @ self.W_skip.T
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.activation(self.encode_pre(x))
 
     def decode(self, f: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.b_dec, f.reshape(-1, self.d_sae), self.W_dec).reshape(*f.shape[:-1], self.d_in)
+        return torch.addmm(self.b_dec, f.reshape(-1, self.d_sae), self.W_dec).reshape(*f.shape[:-1], self.d_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
+        out = self.decode(self.encode(x))
+        s = self.skip_out(x)
+        return out if s is None else out + s
+
+    def train_loss(
+        self, x: torch.Tensor, sparsity_coef: float, dead_mask, aux_coef: float, target: torch.Tensor | None
+    ) -> SAELoss:
+        """`loss` as the trainer calls it: a skip connection is learned by fitting the dictionary to what it leaves
+        (target - x W_skip^T, with gradient into W_skip), so every architecture's loss serves unchanged."""
+        s = self.skip_out(x)
+        if s is None:
+            return self.loss(x, sparsity_coef, dead_mask=dead_mask, aux_coef=aux_coef, target=target)
+        out = self.loss(x, sparsity_coef, dead_mask=dead_mask, aux_coef=aux_coef, target=target - s)
+        out.x_hat = out.x_hat + s.detach()
+        return out
 
     def mse(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return (x_hat - x).pow(2).sum(-1).mean()
@@ -252,11 +314,15 @@ class SAE(nn.Module):
         self.W_dec.grad -= (self.W_dec.grad * W).sum(1, keepdim=True) * W
 
     @torch.no_grad()
-    def fold_input_scale(self, scale: float) -> None:
-        """Fold x_scaled = scale * x into the weights so the saved SAE works on raw activations."""
+    def fold_input_scale(self, scale: float, out_scale: float | None = None) -> None:
+        """Fold x_scaled = scale * x (and, for a transcoder, y_scaled = out_scale * y) into the weights so the saved
+        dictionary works on raw activations."""
+        out_scale = scale if out_scale is None else out_scale
         self.W_enc.data *= scale
-        self.W_dec.data /= scale
-        self.b_dec.data /= scale
+        self.W_dec.data /= out_scale
+        self.b_dec.data /= out_scale
+        if self.W_skip is not None:
+            self.W_skip.data *= scale / out_scale
 
     def auxk_loss(
         self,
@@ -276,7 +342,7 @@ class SAE(nn.Module):
             return x.new_zeros(())
         k_aux = k_aux or self.d_in // 2
         scale = min(len(dead) / k_aux, 1.0)  # fewer dead latents, smaller loss
-        pre = torch.addmm(self.b_enc[dead], x - self.b_dec, self.W_enc[:, dead])
+        pre = torch.addmm(self.b_enc[dead], x - self.b_in, self.W_enc[:, dead])
         v, i = pre.topk(min(k_aux, len(dead)), dim=-1, sorted=False)
         e_hat = sparse_decode(
             dead[i], v, self.W_dec

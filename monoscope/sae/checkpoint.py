@@ -57,7 +57,7 @@ def truncate_metrics(path: Path, step: int) -> None:
 def refuse_other_config(folder: Path, stage: str, config: dict, overwrite: bool) -> None:
     """Before open_stage: name the exact nested settings that differ from the run already in `folder`."""
     from monoscope.io import read_json
-    from monoscope.runs import STAMP
+    from monoscope.stages import STAMP
 
     stamp = Path(folder) / STAMP
     if overwrite or not stamp.exists():

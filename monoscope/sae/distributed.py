@@ -29,10 +29,10 @@ from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
 from monoscope.io import jsonl_append
-from monoscope.runs import finish_stage, open_stage
 from monoscope.sae.checkpoint import CHECKPOINT, load_checkpoint, refuse_other_config, save_checkpoint, truncate_metrics
 from monoscope.sae.train import check_d_in, finish_sae, store_source
 from monoscope.sae.trainer import SAETrainer, TrainConfig, stage_config
+from monoscope.stages import finish_stage, open_stage
 
 
 def _is_comm_error(e: BaseException) -> bool:
@@ -139,7 +139,9 @@ def train_sae_distributed(
     cfg.device = device
     out = Path(out)
     try:
-        check_d_in(cfg, store.d_in, store_source(store))
+        check_d_in(cfg, store.d_in, store_source(store), store.widths)
+        if cfg.sae.is_transcoder:
+            raise MonoscopeError("distributed training trains SAEs only; train a transcoder with `train-sae` alone")
         local_batch = local_batch_size(cfg.batch_size, world)
         mine = store.select_shards(rank_shards(len(store.meta["shards"]), rank, world))
         # rank 0 prepares the folder; everyone learns the outcome (or its error) from it

@@ -18,6 +18,7 @@ from monoscope.sae.base import SAE, SAEConfig, SAELoss, register
 class GatedSAE(SAE):
     reads_saelens = ("gated",)
     takes_sparsity_coef = True
+    transcodes = False  # its auxiliary loss decodes the gate through the input space
 
     def __init__(self, cfg: SAEConfig):
         super().__init__(cfg)

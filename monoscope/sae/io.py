@@ -21,6 +21,26 @@ def from_saelens(name: str) -> str:
     return next((a for a, cls in ARCHITECTURES.items() if name in cls.foreign_names()), name)
 
 
+# A transcoder is saved under SAELens's transcoder names (its inference form's activation, "skip" with W_skip);
+# SAELens has no TopK transcoder, so that one keeps a name of ours that only monoscope reads.
+TRANSCODER_NAMES = {"relu": "transcoder", "jumprelu": "jumprelu_transcoder", "topk": "topk_transcoder"}
+
+
+def transcoder_name(loader: str, skip: bool) -> str:
+    base = TRANSCODER_NAMES.get(loader)
+    if base is None:
+        raise MonoscopeError(f"a {loader} transcoder has no saved form; known: {', '.join(TRANSCODER_NAMES)}")
+    return base.replace("transcoder", "skip_transcoder") if skip else base
+
+
+def from_transcoder_name(name: str) -> tuple[str, bool] | None:
+    """(our architecture, skip) of a saved transcoder's architecture name; None for an SAE's."""
+    for arch, base in TRANSCODER_NAMES.items():
+        if name in (base, base.replace("transcoder", "skip_transcoder")):
+            return arch, "skip_" in name
+    return None
+
+
 WEIGHTS = "sae_weights.safetensors"
 SPARSITY = "sparsity.safetensors"
 
@@ -28,13 +48,19 @@ SPARSITY = "sparsity.safetensors"
 def save_sae(sae: SAE, folder: Path | str, sparsity: torch.Tensor | None = None) -> Path:
     folder = Path(folder)
     arch, tensors = sae.export()
+    if sae.cfg.is_transcoder:
+        arch = transcoder_name(sae.loader(), sae.cfg.skip)
+        tensors = dict(tensors)
+        if sae.W_skip is not None:
+            tensors["W_skip"] = sae.W_skip
     cfg = {
         "architecture": arch,
         "d_in": sae.d_in,
         "d_sae": sae.d_sae,
+        **({"d_out": sae.d_out} if sae.cfg.is_transcoder else {}),
         "dtype": sae.cfg.dtype,
         "device": "cpu",
-        "apply_b_dec_to_input": True,
+        "apply_b_dec_to_input": not sae.cfg.is_transcoder,
         "normalize_activations": "none",
         "reshape_activations": "none",
         "metadata": {**sae.cfg.metadata, "monoscope_architecture": sae.architecture},
@@ -61,7 +87,10 @@ def load_sae(folder: Path | str, device: str | torch.device = "cpu") -> SAE:
                 f"{folder}/cfg.json lacks {key!r}; expected the SAELens layout (architecture, d_in, d_sae, ...)"
             )
     meta = raw.get("metadata") or {}
-    arch = meta.get("monoscope_architecture") or from_saelens(raw["architecture"])
+    tc = from_transcoder_name(str(raw["architecture"]))
+    if tc is not None and "d_out" not in raw:
+        raise MonoscopeError(f"{folder}/cfg.json names transcoder {raw['architecture']!r} but lacks 'd_out'")
+    arch = meta.get("monoscope_architecture") or (tc[0] if tc else from_saelens(raw["architecture"]))
     if arch in ARCHITECTURES:
         arch = ARCHITECTURES[arch].loader()  # BatchTopK and Matryoshka are read back as their inference form
     if arch not in ARCHITECTURES:
@@ -75,6 +104,8 @@ def load_sae(folder: Path | str, device: str | torch.device = "cpu") -> SAE:
         k=raw.get("k"),
         dtype=raw.get("dtype", "float32"),
         metadata=meta,
+        d_out=int(raw["d_out"]) if tc else None,
+        skip=bool(tc and tc[1]),
     )
     with torch.device("meta"):  # shapes only: a cfg.json may claim sizes the weights file does not hold
         expected = ARCHITECTURES[arch](cfg).saved_shapes()

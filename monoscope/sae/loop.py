@@ -75,7 +75,7 @@ def run_trainers(
     bar = tqdm(total=steps, initial=start, desc=desc, disable=not progress)
     for step in range(start, steps):
         x = next(batches).to(device, non_blocking=True)
-        if scale != 1.0:
+        if torch.is_tensor(scale) or scale != 1.0:  # a transcoder's scale is a vector: one value per end
             x.mul_(scale)
         for name, t in trainers.items():
             rec = t.step(x)

@@ -17,9 +17,9 @@ from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
 from monoscope.io import jsonl_append
-from monoscope.runs import finish_stage, open_stage
 from monoscope.sae.train import check_d_in, finish_sae
 from monoscope.sae.trainer import SAETrainer, TrainConfig, stage_config
+from monoscope.stages import finish_stage, open_stage
 
 
 @dataclass

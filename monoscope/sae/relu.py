@@ -24,8 +24,12 @@ class ReLUSAE(SAE):
     def loss(self, x, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0, target=None) -> SAELoss:
         # L1 weighted by decoder norms: invariant to moving scale between f and W_dec.
         # One fused forward/backward (monoscope.sae.kernels) instead of autograd's extra passes over [batch, d_sae].
-        if target is not None:
-            raise NotImplementedError("the fused ReLU loss reconstructs its input; a transcoder needs its own loss")
+        if target is not None:  # a transcoder: the fused kernel reconstructs its input, so autograd here
+            f = self.encode_pre(x).relu()
+            y_hat = self.decode(f)
+            mse = self.mse(y_hat, target)
+            l1 = (f * self.W_dec.norm(dim=1)).sum(-1).mean()
+            return SAELoss(mse + sparsity_coef * l1, mse.detach(), l1.detach(), y_hat.detach(), f=f.detach())
         stats: dict = {}
         total, mse, l1, f, x_hat = relu_sae_loss(
             x.reshape(-1, self.d_in), self.W_enc, self.b_enc, self.W_dec, self.b_dec, sparsity_coef, stats

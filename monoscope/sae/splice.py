@@ -101,3 +101,62 @@ def splice_hooks(
         return torch.where(keep, out, xs).to(x.dtype)
 
     return [("hook_tokens", read_tokens), (hook, replace)]
+
+
+def check_transcoder(model, tc, model_name: str | None = None) -> tuple[str, str]:
+    """(input hook, output hook) of a transcoder, checked against this model: both hooks exist, are the two ends of
+    one layer's MLP, and have the transcoder's widths; a transcoder stamped with another model's name is refused."""
+    meta = tc.cfg.metadata
+    if not tc.cfg.is_transcoder:
+        raise MonoscopeError("this dictionary is an SAE, not a transcoder (its cfg.json has no d_out)")
+    inp, out = meta.get("hook_name"), meta.get("hook_name_out")
+    if not inp or not out:
+        raise MonoscopeError("the transcoder's metadata lacks hook_name / hook_name_out (which MLP it replaces)")
+    trained_on = meta.get("model_name")
+    if model_name and trained_on and trained_on != model_name:
+        raise MonoscopeError(f"the transcoder was trained on model {trained_on!r}, not {model_name!r}")
+    layer = model.hook_info(inp).layer
+    mlp = model.mlp_hooks(layer) if layer is not None else None
+    if mlp is None or (inp, out) != (mlp.input, mlp.out):
+        raise MonoscopeError(
+            f"the transcoder maps {inp} -> {out}; a transcoder maps one layer's mlp.hook_in -> hook_mlp_out"
+        )
+    for h, w in ((inp, tc.d_in), (out, tc.d_out)):
+        if hook_width(model, h) != w:
+            raise MonoscopeError(
+                f"the transcoder expects width {w} at {h}, this model has {hook_width(model, h)}: "
+                "it was trained on another model"
+            )
+    return inp, out
+
+
+def transcoder_hooks(
+    transcoders, positions: Positions | int | None = None, observe: Callable | None = None
+) -> list[tuple[str, Callable]]:
+    """Hooks replacing every listed MLP by its transcoder: `hook_mlp_out` becomes tc(mlp.hook_in) at positions that
+    count (the others keep the MLP's output). `observe(layer_index, x, f, y, y_hat)` sees each replacement."""
+    rule = Positions.of(positions)
+    state: dict = {}
+
+    def read_tokens(t: torch.Tensor, hp) -> None:
+        state["keep"] = rule.mask(t)
+
+    hooks: list[tuple[str, Callable]] = [("hook_tokens", read_tokens)]
+    for i, tc in enumerate(transcoders):
+        inp, out = tc.cfg.metadata["hook_name"], tc.cfg.metadata["hook_name_out"]
+
+        def read(x, hp, inp=inp) -> None:
+            state[inp] = x
+
+        def write(y, hp, tc=tc, inp=inp, i=i) -> torch.Tensor:
+            x = state[inp].to(tc.W_dec.dtype)
+            f = tc.encode(x)
+            y_hat = tc.decode(f)
+            s = tc.skip_out(x)
+            y_hat = y_hat if s is None else y_hat + s
+            if observe is not None:
+                observe(i, x, f, y, y_hat)
+            return torch.where(state["keep"].to(y.device)[..., None], y_hat.to(y.dtype), y)
+
+        hooks += [(inp, read), (out, write)]
+    return hooks

@@ -27,13 +27,13 @@ import yaml
 
 from monoscope.errors import MonoscopeError
 from monoscope.io import write_json
-from monoscope.runs import finish_stage, open_stage
 from monoscope.sae.base import ARCHITECTURES, SAEConfig
 from monoscope.sae.checkpoint import CHECKPOINT, refuse_other_config
 from monoscope.sae.io import load_sae
 from monoscope.sae.loop import run_trainers
 from monoscope.sae.train import check_d_in, finish_sae, make_trainer, store_source
 from monoscope.sae.trainer import TrainConfig, stage_config
+from monoscope.stages import finish_stage, open_stage
 
 SAE_KEYS = {
     "arch": "architecture",
@@ -132,7 +132,7 @@ def train_sweep(
     if not configs:
         raise MonoscopeError("a sweep needs at least one SAE")
     for c in configs.values():
-        check_d_in(c, store.d_in, store_source(store))
+        check_d_in(c, store.d_in, store_source(store), store.widths)
     first = next(iter(configs.values()))
     stage_cfg = {"saes": {n: stage_config(c) for n, c in configs.items()}, "store": str(Path(store.folder).resolve())}
     if any(f != out / n for n, f in folders.items()):

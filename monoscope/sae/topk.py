@@ -26,7 +26,7 @@ class TopKSAE(SAE):
 
     def loss(self, x, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0, target=None) -> SAELoss:
         y = x if target is None else target
-        vals, idx = topk_encode(x, self.W_enc, self.b_enc, self.b_dec, int(self.cfg.k))
+        vals, idx = topk_encode(x, self.W_enc, self.b_enc, self.b_in, int(self.cfg.k))
         x_hat = sparse_decode(idx, vals, self.W_dec) + self.b_dec
         mse = self.mse(x_hat, y)
         aux = self.auxk_loss(x, (y - x_hat).detach(), dead_mask, aux_coef)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 from pathlib import Path
 
@@ -10,25 +11,47 @@ import torch
 
 from monoscope.errors import MonoscopeError
 from monoscope.io import write_json
-from monoscope.runs import finish_stage, open_stage
 from monoscope.sae.checkpoint import CHECKPOINT, refuse_other_config
 from monoscope.sae.io import save_sae
 from monoscope.sae.loop import run_trainers
 from monoscope.sae.trainer import SAETrainer, TrainConfig, stage_config
+from monoscope.stages import finish_stage, open_stage
 
 
-def check_d_in(cfg: TrainConfig, d_in: int, source: str) -> None:
-    """The one check that an SAE's width fits the vectors it will be fed (a store, a stream's hook)."""
-    if cfg.sae.d_in != d_in:
+def check_d_in(cfg: TrainConfig, d_in: int, source: str, widths: list[int] | None = None) -> None:
+    """The one check that an SAE's width fits the vectors it will be fed (a store, a stream's hook); a transcoder
+    needs a store holding both its ends, of widths [d_in, d_out]."""
+    widths = widths or [d_in]
+    if cfg.sae.is_transcoder:
+        if widths != [cfg.sae.d_in, cfg.sae.d_out]:
+            raise MonoscopeError(
+                f"a transcoder {cfg.sae.d_in} -> {cfg.sae.d_out} needs a store of both ends (harvest --target-hook); "
+                f"{source} holds widths {widths}"
+            )
+    elif len(widths) != 1:
+        raise MonoscopeError(f"{source} holds two hooks side by side {widths}: train a transcoder on it (d_out)")
+    elif cfg.sae.d_in != d_in:
         raise MonoscopeError(f"SAE d_in={cfg.sae.d_in} does not match {source} (d_in={d_in})")
 
 
 def store_source(store) -> str:
-    return f"the store's vectors (hook {store.hook})"
+    return f"the store's vectors (hook {store.hook}{' -> ' + store.target_hook if store.target_hook else ''})"
 
 
-def make_trainer(store, cfg: TrainConfig) -> tuple[SAETrainer, float]:
+def pair_scales(store, n: int = 8192) -> tuple[float, float]:
+    """Each end of a paired store scaled so E||x|| = sqrt(width), as a single store is (SAELens's
+    expected_average_only_in), measured on a sample: an MLP's output is far smaller than its input."""
+    x = store.sample(n, seed=0)
+    d = store.widths[0]
+    return tuple(float(math.sqrt(v.shape[1]) / max(float(v.norm(dim=1).mean()), 1e-12)) for v in (x[:, :d], x[:, d:]))
+
+
+def make_trainer(store, cfg: TrainConfig) -> tuple[SAETrainer, float | torch.Tensor]:
+    """The trainer and the input scale: a float, or for a transcoder a vector [d_in + d_out] scaling each end."""
     scale = store.norm_scale if cfg.normalize_activations else 1.0
+    if cfg.sae.is_transcoder:
+        s_in, s_out = pair_scales(store) if cfg.normalize_activations else (1.0, 1.0)
+        scale = torch.cat([torch.full((cfg.sae.d_in,), s_in), torch.full((cfg.sae.d_out,), s_out)]).to(cfg.device)
 
     def sample_fn(n: int, seed: int) -> torch.Tensor:
         return store.sample(n, seed) * scale
@@ -49,9 +72,16 @@ def sae_metadata(meta: dict, hook: str, trainer: SAETrainer, scale: float) -> di
         "exclude_special_tokens": bool(meta.get("exclude_bos", True)),
         "dataset_path": meta.get("data", ""),
         "training_vectors": trainer.step_no * cfg.batch_size,
-        "norm_scale_folded": scale,
+        "norm_scale_folded": scale_pair(scale)[0] if not torch.is_tensor(scale) else list(scale_pair(scale)),
         "sparsity_coefficient": cfg.sparsity_coef,
     }
+
+
+def scale_pair(scale: float | torch.Tensor) -> tuple[float, float]:
+    """(input scale, output scale) of a float or a transcoder's per-end vector."""
+    if torch.is_tensor(scale):
+        return float(scale[0]), float(scale[-1])
+    return float(scale), float(scale)
 
 
 def finish_sae(
@@ -70,8 +100,10 @@ def finish_sae(
     `steps_here`: steps run by this process (fewer than trainer.step_no after a resume), for the throughput.
     """
     sae = copy.deepcopy(trainer.sae).cpu().eval()
-    sae.fold_input_scale(scale)
+    sae.fold_input_scale(*scale_pair(scale))
     sae.cfg.metadata = {**sae.cfg.metadata, **sae_metadata(meta, hook, trainer, scale)}
+    if sae.cfg.is_transcoder:
+        sae.cfg.metadata["hook_name_out"] = meta.get("target_hook")
     density = trainer.fire_count.float().cpu() / max(trainer.window_vectors, 1)
     save_sae(sae, out, sparsity=density)
     batch = trainer.cfg.batch_size
@@ -84,6 +116,7 @@ def finish_sae(
             "seconds": round(seconds, 2),
             "resampled": trainer.resampled_total,
             "vectors_per_second": round(here * batch / max(seconds, 1e-9)),
+            **trainer.dead_report(),
             **(extra or {}),
         },
     )
@@ -93,7 +126,7 @@ def finish_sae(
 def train_sae(store, out: Path | str, cfg: TrainConfig, overwrite: bool = False, progress: bool = True):
     """Train on `store` (an ActivationStore) and save to `out`. Resumes from `out/checkpoint.pt` if present."""
     out = Path(out)
-    check_d_in(cfg, store.d_in, store_source(store))
+    check_d_in(cfg, store.d_in, store_source(store), store.widths)
     stage_cfg = {**stage_config(cfg), "store": str(Path(store.folder).resolve())}
     refuse_other_config(out, "train-sae", stage_cfg, overwrite)
     if open_stage(out, "train-sae", stage_cfg, overwrite):

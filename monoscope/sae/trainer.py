@@ -40,7 +40,10 @@ class TrainConfig:
     b_dec_init: str = "geometric_median"  # or "mean", "zeros"
     resample_at: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)  # fractions of training; () disables
     resample_samples: int = 16384
-    dead_window: int = 200_000  # vectors without a firing after which a latent counts as dead
+    dead_window: int = 200_000  # vectors without a firing after which a latent counts as dead (AuxK, resampling)
+    # train_summary.json's dead fraction: latents that did not fire in the last this many training vectors (all of
+    # them, when fewer were trained); SAELens's dead-feature window, stated with the figure
+    dead_report_window: int = 500_000
     log_every: int = 10
     checkpoint_every: int = 0  # steps; 0 = only at the end
     seed: int = 0
@@ -71,6 +74,10 @@ class TrainConfig:
             raise MonoscopeError(f"auxk coefficient must be non-negative, got {self.auxk_coef}")
         if self.dead_window <= 0:
             raise MonoscopeError(f"dead_window must be a positive number of vectors, got {self.dead_window}")
+        if self.dead_report_window <= 0:
+            raise MonoscopeError(
+                f"dead_report_window must be a positive number of vectors, got {self.dead_report_window}"
+            )
         if self.decoder_norm not in ("unit", "none"):
             raise MonoscopeError(f"decoder_norm must be unit or none, got {self.decoder_norm!r}")
         if self.b_dec_init not in ("geometric_median", "mean", "zeros"):
@@ -94,7 +101,7 @@ L0_GAIN = 0.05
 
 # Settings added after runs already existed: recorded in a stage stamp only when changed, so older run folders
 # are reused.
-_LATER_DEFAULTS = {"auxk_coef": 1 / 32, "decoder_norm": "unit", "target_l0": None}
+_LATER_DEFAULTS = {"auxk_coef": 1 / 32, "decoder_norm": "unit", "dead_report_window": 500_000, "target_l0": None}
 
 
 def stage_config(cfg: TrainConfig) -> dict:
@@ -106,6 +113,9 @@ def stage_config(cfg: TrainConfig) -> dict:
             d.pop(k)
     if not d["sae"].get("matryoshka_widths"):
         d["sae"].pop("matryoshka_widths", None)
+    for k, v in (("d_out", None), ("skip", False)):  # the transcoder fields, added later
+        if d["sae"].get(k, v) == v:
+            d["sae"].pop(k, None)
     return d
 
 
@@ -156,17 +166,34 @@ class SAETrainer:
             self.sae.b_dec.data = x.mean(0).to(self.cfg.device)
 
     # ---- one step ----------------------------------------------------------
+    def split(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(input, target) of a batch: a transcoder's store rows hold both ends side by side [x | y]."""
+        if not self.cfg.sae.is_transcoder:
+            return v, None
+        return v[:, : self.cfg.sae.d_in], v[:, self.cfg.sae.d_in :]
+
+    def sample(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input, target) of a sample from `sample_fn` (the target is the input for an SAE)."""
+        x, y = self.split(self.sample_fn(n, seed).to(self.cfg.device))
+        return x, x if y is None else y
+
     def step(self, x: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, float]:
-        """One optimiser step on x [B, d_in]; the SAE reconstructs `target` (default x). Returns the log record."""
+        """One optimiser step on x [B, d_in] (a transcoder: [B, d_in + d_out], both ends, unless `target` is given);
+        the dictionary reconstructs `target` (default x). Returns the log record."""
         cfg, sae = self.cfg, self.sae
+        if target is None:
+            x, target = self.split(x)
         y = x if target is None else target
-        if self.step_no == 0:
-            sample = None if self.sample_fn is None else self.sample_fn(min(8192, cfg.resample_samples), cfg.seed)
-            if cfg.b_dec_init != "zeros":
-                # b_dec lives in the output space: initialised from the target (the input, for an SAE)
-                self.init_b_dec(y if sample is None else sample.to(cfg.device))
-            if cfg.target_l0 is not None:
-                sae.start_at_l0(x if sample is None else sample.to(cfg.device), cfg.target_l0)
+        first = self.step_no == 0 and (cfg.b_dec_init != "zeros" or cfg.target_l0 is not None)
+        if first and self.sample_fn is not None:
+            sx, sy = self.sample(min(8192, cfg.resample_samples), cfg.seed)
+        else:
+            sx, sy = x, y
+        if self.step_no == 0 and cfg.b_dec_init != "zeros":
+            # b_dec lives in the output space: initialised from the target (the input, for an SAE)
+            self.init_b_dec(sy)
+        if self.step_no == 0 and cfg.target_l0 is not None:
+            sae.start_at_l0(sx, cfg.target_l0)
         if not (torch.isfinite(x).all() and (target is None or torch.isfinite(target).all())):
             raise MonoscopeError(
                 f"activations contain NaN or inf at step {self.step_no}; training stopped, last checkpoint kept"
@@ -175,7 +202,7 @@ class SAETrainer:
         for g in self.opt.param_groups:
             g["lr"] = lr
         dead_mask = self.since_fired >= cfg.dead_window
-        out = sae.loss(x, self.coef_at(self.step_no), dead_mask=dead_mask, aux_coef=cfg.auxk_coef, target=target)
+        out = sae.train_loss(x, self.coef_at(self.step_no), dead_mask, cfg.auxk_coef, target)
         if not torch.isfinite(out.total):
             raise MonoscopeError(
                 f"SAE loss became {out.total.item()} at step {self.step_no}; "
@@ -212,8 +239,8 @@ class SAETrainer:
             rec["resampled"] = self.resample()
         if self.step_no == cfg.steps:
             # inference settings fitted to the final weights (BatchTopK's threshold)
-            sample = self.sample_fn(cfg.resample_samples, cfg.seed * 7919 + 1) if self.sample_fn is not None else x
-            rec.update(sae.calibrate(sample.to(cfg.device)))
+            sample = self.sample(cfg.resample_samples, cfg.seed * 7919 + 1)[0] if self.sample_fn is not None else x
+            rec.update(sae.calibrate(sample))
         if log_step:
             with torch.no_grad():
                 rec.update(
@@ -240,21 +267,22 @@ class SAETrainer:
         dead = (self.since_fired >= min(cfg.dead_window, self.step_no * cfg.batch_size)).nonzero().flatten()
         if len(dead) == 0:
             return 0
-        x = self.sample_fn(cfg.resample_samples, cfg.seed * 7919 + self.step_no).to(cfg.device)
-        err = (sae(x) - x).pow(2).sum(-1)
+        x, y = self.sample(cfg.resample_samples, cfg.seed * 7919 + self.step_no)
+        err = (sae(x) - y).pow(2).sum(-1)
         if err.sum() <= 0:
             return 0
         g = torch.Generator(device="cpu").manual_seed(cfg.seed * 104729 + self.step_no)
         pick = torch.multinomial(
             err.cpu() / err.sum().cpu(), len(dead), replacement=len(dead) > len(x), generator=g
         ).to(cfg.device)
-        v = x[pick] - sae.b_dec
+        v = y[pick] - sae.b_dec
         v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-8)
+        u = v if not cfg.sae.is_transcoder else x[pick] / x[pick].norm(dim=1, keepdim=True).clamp_min(1e-8)
         alive = torch.ones(sae.d_sae, dtype=torch.bool, device=cfg.device)
         alive[dead] = False
         enc_norm = sae.W_enc.data[:, alive].norm(dim=0).mean() if alive.any() else torch.tensor(1.0)
         sae.W_dec.data[dead] = v
-        sae.W_enc.data[:, dead] = (v * enc_norm * 0.2).T
+        sae.W_enc.data[:, dead] = (u * enc_norm * 0.2).T
         sae.b_enc.data[dead] = 0.0
         for p, rows, dim in ((sae.W_dec, dead, 0), (sae.W_enc, dead, 1), (sae.b_enc, dead, 0)):
             st = self.opt.state.get(p)
@@ -264,6 +292,12 @@ class SAETrainer:
         self.since_fired[dead] = 0
         self.resampled_total += len(dead)
         return int(len(dead))
+
+    def dead_report(self) -> dict:
+        """Latents silent over the last `dead_report_window` training vectors (or all trained, if fewer)."""
+        window = min(self.cfg.dead_report_window, self.step_no * self.cfg.batch_size)
+        dead = (self.since_fired >= window).float().mean().item() if window > 0 else float("nan")
+        return {"dead_fraction": dead, "dead_window_vectors": window}
 
     # ---- checkpoint state -----------------------------------------------------
     def state_dict(self) -> dict:

@@ -12,7 +12,7 @@ import torch
 
 from monoscope.errors import MonoscopeError
 from monoscope.io import read_json, write_json
-from monoscope.runs import finish_stage, open_stage
+from monoscope.stages import finish_stage, open_stage
 
 EXPERIMENTS = ("geometry", "importance", "phase", "dimensionality", "jl", "compressed-sensing", "recovery")
 

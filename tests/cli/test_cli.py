@@ -40,7 +40,7 @@ def test_second_demo_run_reuses_every_stage(tiny_run, capsys):
             out / "data" / "train.safetensors",
         ]
     }
-    assert main(["demo", "--quick", "--out", str(out), "--quiet"]) == 0
+    assert main(["demo", "--quick", "--train-model", "--out", str(out), "--quiet"]) == 0
     assert "loss recovered" in capsys.readouterr().out
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
 
@@ -201,7 +201,7 @@ def test_half_precision_on_cpu_is_refused_with_the_reason(tiny_run, tmp_path, ca
 def test_half_precision_on_cpu_is_refused_in_the_library_too(tiny_run):
     from monoscope.activations import HarvestConfig, harvest
     from monoscope.errors import MonoscopeError
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     run = load_run(tiny_run[0])
     with pytest.raises(MonoscopeError, match="half precision is for CUDA"):

@@ -46,7 +46,7 @@ def test_task_with_few_positives_reported_too_small():
 def test_domain_tasks_on_a_tiny_run(tiny_run):
     from monoscope.features.contexts import domain_context
     from monoscope.features.hypotheses import collect
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     folder, _ = tiny_run
     run = load_run(folder)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from monoscope.io import write_json
-from monoscope.runs import finish_stage, open_stage
+from monoscope.stages import finish_stage, open_stage
 
 
 def make_store(

@@ -6,7 +6,7 @@ import torch
 
 
 def load(tiny_run):
-    from monoscope.run import load_run
+    from monoscope.run_folder import load_run
 
     out, _ = tiny_run
     return load_run(out)

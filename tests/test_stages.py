@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monoscope.errors import MonoscopeError
-from monoscope.runs import finish_stage, open_stage
+from monoscope.stages import finish_stage, open_stage
 
 
 def _stamped(folder, stage, cfg):

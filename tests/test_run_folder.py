@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from monoscope.errors import MonoscopeError
-from monoscope.run import load_run
+from monoscope.run_folder import load_run
 
 
 def test_a_lone_sae_folder_needs_model_and_data_named(tiny_run, tmp_path, capsys):
