@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 
-.PHONY: demo test bench install dev browser clean
+.PHONY: demo test bench install dev browser clean peers-saebench saebench-reference
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,31 @@ test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# SAEBench (sae-bench on PyPI) in a virtualenv of its own: it pins numpy<2 and datasets<4 and pulls torchvision,
+# none of which the project's environment should take. torch is held at the project's version by constraints.txt;
+# torchvision 0.28.0 is the release built against torch 2.13.0 (its wheel requires torch==2.13.0 exactly).
+PEERS := .venv-peers/saebench
+$(PEERS)/.installed: constraints.txt
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install -q --upgrade pip
+	$(PEERS)/bin/pip install -q $(TORCH)
+	$(PEERS)/bin/pip install -q -c constraints.txt torchvision==0.28.0 sae-bench==0.6.0
+	@$(PEERS)/bin/python -c "import torchvision" 2>/dev/null || { \
+	  echo "torchvision 0.28.0 from the registry is the CUDA build: its _C.so needs libc10_cuda.so, which CPU torch lacks,"; \
+	  echo "and the +cpu build is not on the registry. Removed: SAEBench's absorption and probing code never imports it."; \
+	  $(PEERS)/bin/pip uninstall -y -q torchvision; }
+	$(PEERS)/bin/python -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else 'torch changed to ' + v)"
+	touch $@
+
+peers-saebench: $(PEERS)/.installed
+
+# Regenerates tests/evals/data/saebench_reference.json: SAEBench's own code on a fixed, seeded model, SAE and probe.
+saebench-reference: peers-saebench $(VENV)/.installed
+	rm -rf build/saebench-fixture
+	$(BIN)/python tests/evals/saebench_fixture.py --out build/saebench-fixture
+	$(PEERS)/bin/python tests/evals/saebench_reference.py --fixture build/saebench-fixture \
+	  --out tests/evals/data/saebench_reference.json
 
 clean:
 	rm -rf runs/demo

@@ -16,14 +16,19 @@ def register(sub) -> None:
     p.add_argument("--probe-contexts", type=int, default=256, help="validation contexts for sparse probing")
     p.add_argument("--model", default=None, help="subject model folder (default: beside each SAE)")
     p.add_argument("--data", default=None, help="data folder (default: beside each SAE)")
+    p.add_argument(
+        "--min-probe-f1",
+        type=float,
+        default=0.6,
+        help="absorption: a letter takes part when its probe's test F1 exceeds this (SAEBench's 0.6)",
+    )
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from monoscope.evals.bench import BenchConfig, bench_saes
-    from monoscope.io import write_json
-    from monoscope.plots import bench_bars
+    from monoscope.evals.absorption import AbsorptionConfig
+    from monoscope.evals.bench import BenchConfig, bench_saes, write_bench
 
     cfg = BenchConfig(
         eval_contexts=args.eval_contexts,
@@ -31,12 +36,9 @@ def run(args) -> int:
         contexts=args.context,
         model=args.model,
         data=args.data,
+        absorption=AbsorptionConfig(min_probe_f1=args.min_probe_f1),
         device=args.device,
     )
-    result = bench_saes(args.sae, cfg, progress=True)
-    out = Path(args.out)
-    write_json(out / "bench_sae.json", result)
-    for p in bench_bars(result, out):
+    for p in write_bench(bench_saes(args.sae, cfg, progress=True), Path(args.out)):
         print(p)
-    print(out / "bench_sae.json")
     return 0

@@ -135,8 +135,15 @@ def register(sub) -> None:
     )
     p.add_argument("--model", default=None, help="sweep frontier: model folder (default: from the store's metadata)")
     p.add_argument("--data", default=None, help="sweep frontier: data folder (default: from the store's metadata)")
-    p.add_argument("--eval-contexts", type=int, default=256, help="sweep frontier: validation contexts per SAE")
+    p.add_argument(
+        "--eval-contexts", type=int, default=256, help="sweep frontier and --bench: validation contexts per SAE"
+    )
     p.add_argument("--no-frontier", action="store_true", help="sweep: skip evaluating the SAEs")
+    p.add_argument(
+        "--bench",
+        action="store_true",
+        help="sweep: also run bench-sae (absorption, sparse probing, stability) on its SAEs, into OUT/bench",
+    )
     _common(p)
     p.set_defaults(func=cmd_train_sae)
 
@@ -151,7 +158,12 @@ def register(sub) -> None:
 
     p = sub.add_parser("demo", help="the whole pipeline on the built-in default, with a summary")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--quick", action="store_true", help="a tiny configuration that runs in seconds (for tests)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="the same stages on a sliver of the corpus with small SAEs, in under a minute (with --train-model: "
+        "a tiny model trained from scratch, as the tests run it)",
+    )
     p.add_argument(
         "--train-model",
         action="store_true",
@@ -329,6 +341,12 @@ def _train_sweep(a, store) -> int:
         for row in r["rows"]:
             print(json.dumps({k: row[k] for k in ("name", "l0", "fvu", "loss_recovered", "dead_fraction")}))
         print(f"frontier: {Path(a.out) / 'frontier.png'}")
+    if getattr(a, "bench", False):
+        from monoscope.evals.bench import BenchConfig, bench_sweep
+
+        cfg = BenchConfig(eval_contexts=a.eval_contexts, model=a.model, data=a.data, device=a.device)
+        bench_sweep(a.out, cfg, progress=not a.quiet)
+        print(f"bench-sae: {Path(a.out) / 'bench' / 'bench_sae.json'}")
     return 0
 
 
@@ -357,9 +375,9 @@ def cmd_eval(a) -> int:
 
 
 def cmd_demo(a) -> int:
-    from monoscope.demo import QUICK, DemoConfig, format_summary, run_demo
+    from monoscope.demo import QUICK, SMOKE, DemoConfig, format_summary, run_demo
 
-    cfg = replace(QUICK if a.quick else DemoConfig(), device=a.device)
+    cfg = replace((QUICK if a.train_model else SMOKE) if a.quick else DemoConfig(), device=a.device)
     if a.train_model:
         cfg.train_model = True
     s = run_demo(a.out, cfg, a.overwrite, progress=not a.quiet)

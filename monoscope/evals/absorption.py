@@ -5,23 +5,29 @@ on "short" because a "short" latent absorbed the letter. SAEBench measures this
 on the first-letter task; we compute the same quantities on any tokenizer:
 
 1. the task: every vocabulary token that is a word of ASCII letters (a leading
-   space or "Ġ"/"▁" marker allowed, two letters or more), labelled by its first
-   letter; letters with fewer than `min_words` tokens are left out;
-2. the ground truth: a multi-class logistic-regression probe on the hook's
-   activation at the word token (read after BOS; SAEBench reads the same token
-   in an in-context prompt `{word}:`, which a causal model does not let the
-   later tokens change, only the earlier ICL examples — we have none);
-3. the letter's main latents: latents ranked on the training words, a
-   one-dimensional logistic probe on the top k for k = 1, 2, ... `max_k`, and k
-   grown while the test F1 rises by more than `f1_jump_threshold` (SAEBench's
-   feature-split rule; SAEBench ranks by an L1 probe's weights, we by the mean
-   difference of activations, as its sparse-probing eval does);
-4. on test words the letter probe gets right ("probe true positives"), SAEBench's
-   two scores: full absorption (every main latent silent, the latent with the
-   largest projection on the probe direction has cosine >= 0.025 with it and
-   carries >= 0.4 of the activation's probe projection) and the absorption
-   fraction (the share of the probe projection carried by up to 3 other
-   probe-aligned latents, cosine >= 0.1, instead of the main latents).
+   space or "Ġ"/"▁" marker allowed, one letter or more: SAEBench's
+   `get_alpha_tokens`), labelled by its first letter; letters with fewer than
+   `min_words` tokens are left out;
+2. the ground truth: one binary logistic-regression probe per letter, classes
+   weighted to balance (SAEBench trains the same one-vs-rest probes with BCE and
+   pos_weight = negatives/positives), on the hook's activation at the word token
+   (read after BOS; SAEBench reads the same token in an in-context prompt
+   `{word} has the first letter:`, which a causal model does not let the later
+   tokens change, only the earlier ICL examples — we have none); a letter takes
+   part when its probe's test F1 exceeds `min_probe_f1` (SAEBench's
+   min_GT_probe_f1), and its "probe true positives" are the test words of the
+   letter on which its probe's logit is positive;
+3. the letter's main latents: latents ranked on the training words, a balanced
+   logistic probe on the top k for k = 1, 2, ... `max_k`, and k grown while the
+   test F1 rises by more than `f1_jump_threshold` (SAEBench's feature-split
+   rule; SAEBench ranks by an L1 probe's weights, we by the mean difference of
+   activations, as its sparse-probing eval does);
+4. on the probe true positives, SAEBench's two scores: full absorption (every
+   main latent silent, the latent with the largest projection on the probe
+   direction has cosine >= 0.025 with it and carries >= 0.4 of the activation's
+   probe projection) and the absorption fraction (the share of the probe
+   projection carried by up to 3 other probe-aligned latents, cosine >= 0.1,
+   instead of the main latents).
 
 Result keys follow SAEBench's absorption output: `mean_absorption_fraction_score`,
 `mean_full_absorption_score`, `mean_num_split_features`, per letter
@@ -57,6 +63,7 @@ class AbsorptionConfig:
     test_fraction: float = 0.2
     max_k: int = 10  # SAEBench's max_k_value
     f1_jump_threshold: float = 0.03  # SAEBench's f1_jump_threshold
+    min_probe_f1: float = 0.6  # SAEBench's min_GT_probe_f1
     full_cos_threshold: float = 0.025  # full_absorption_probe_cos_sim_threshold
     fraction_cos_threshold: float = 0.1  # absorption_fraction_probe_cos_sim_threshold
     projection_threshold: float = 0.4  # probe_projection_proportion_threshold
@@ -77,7 +84,7 @@ def first_letter_words(token_strs: list[str]) -> tuple[np.ndarray, np.ndarray, l
             if w.startswith(m):
                 w = w[len(m) :]
                 break
-        if len(w) >= 2 and w.isascii() and w.isalpha():
+        if len(w) >= 1 and w.isascii() and w.isalpha():
             ids.append(i)
             letters.append(LETTERS.index(w[0].lower()))
             words.append(w)
@@ -98,10 +105,11 @@ def word_activations(model, hook: str, token_ids: np.ndarray, bos_id: int | None
     return torch.cat(out)
 
 
-def _logistic(C: float, seed: int):
+def _logistic(C: float, seed: int, max_iter: int = 1000):
+    """A binary logistic regression with balanced class weights (SAEBench's probes weight the rare class up)."""
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=C, max_iter=1000, random_state=seed)
+    return LogisticRegression(C=C, max_iter=max_iter, class_weight="balanced", random_state=seed)
 
 
 def _fit(clf, X, y):
@@ -124,7 +132,7 @@ def split_features(f_train, y_train, f_test, y_test, cfg: AbsorptionConfig) -> l
     best_f1, chosen = -1.0, []
     for k in range(1, len(order) + 1):
         feats = order[:k]
-        clf = _fit(_logistic(cfg.probe_C, cfg.seed), f_train[:, feats], y_train)
+        clf = _fit(_logistic(1.0, cfg.seed, max_iter=500), f_train[:, feats], y_train)
         f1 = _f1(clf.predict(f_test[:, feats]).astype(bool), y_test)
         if chosen and f1 - best_f1 <= cfg.f1_jump_threshold:
             break
@@ -183,20 +191,20 @@ def absorption_from_acts(
         idx = np.flatnonzero(letters == li)
         test[rng.choice(idx, max(1, round(cfg.test_fraction * len(idx))), replace=False)] = True
     X = acts.numpy().astype(np.float64)
-    probe = _fit(_logistic(cfg.probe_C, cfg.seed), X[~test], letters[~test])
-    pred = probe.predict(X)
-    W = torch.as_tensor(probe.coef_, dtype=torch.float32)  # [n_letters, d_in] (binary case: one row)
-    if W.shape[0] == 1:
-        W = torch.cat([-W, W])
+    probes = [_fit(_logistic(cfg.probe_C, cfg.seed), X[~test], letters[~test] == li) for li in kept]
+    scores = np.stack([p.decision_function(X) for p in probes], axis=1)  # [n_words, n_letters] logits
     f = sae.encode(acts.to(sae.W_dec.device, sae.W_dec.dtype)).float().cpu().numpy()
     dec = sae.W_dec.detach().float().cpu()
     details = []
-    for row, li in enumerate(probe.classes_):
+    for row, li in enumerate(kept):
         y = letters == li
+        positive = scores[:, row] > 0
+        probe_f1 = _f1(positive[test], y[test])
         main = split_features(f[~test], y[~test], f[test], y[test], cfg)
-        direction = W[row] / W[row].norm()
+        w = torch.as_tensor(probes[row].coef_[0], dtype=torch.float32)
+        direction = w / w.norm()
         cos = torch.nn.functional.cosine_similarity(direction[None], dec, dim=-1).numpy()
-        tp = np.flatnonzero(test & y & (pred == li))
+        tp = np.flatnonzero(test & y & positive)
         fractions, full_tops = [], Counter()
         examples: dict[int, list[str]] = {}
         for i in tp:
@@ -217,20 +225,24 @@ def absorption_from_acts(
                 "num_full_absorption": n_full,
                 "num_probe_true_positives": n,
                 "num_split_features": len(main),
+                "probe_f1": probe_f1,
                 "split_features": main,
                 "absorbing_latents": [
                     {"latent": lat, "tokens": cnt, "examples": examples[lat]} for lat, cnt in full_tops.most_common()
                 ],
             }
         )
-    scored = [d for d in details if d["num_probe_true_positives"] > 0]
+    scored = [d for d in details if d["num_probe_true_positives"] > 0 and d["probe_f1"] > cfg.min_probe_f1]
     if not scored:
-        raise AbsorptionSkipped("the letter probe got no test word right: absorption skipped")
+        raise AbsorptionSkipped(
+            f"no letter's probe reaches test F1 {cfg.min_probe_f1} with a true positive: absorption skipped"
+        )
     return {
         "mean_absorption_fraction_score": float(np.mean([d["mean_absorption_fraction"] for d in scored])),
         "mean_full_absorption_score": float(np.mean([d["full_absorption_rate"] for d in scored])),
         "mean_num_split_features": float(np.mean([d["num_split_features"] for d in scored])),
-        "probe_test_accuracy": float((pred[test] == letters[test]).mean()),
+        "probe_test_accuracy": float((np.asarray(kept)[scores[test].argmax(1)] == letters[test]).mean()),
+        "n_letters_scored": len(scored),
         "n_words": len(letters),
         "n_letters": len(kept),
         "eval_result_details": details,

@@ -52,7 +52,7 @@ def _tasks(run, acts, user: list[str]):
     from monoscope.features.contexts import default_contexts, parse_context_spec
 
     domains = sorted(set(acts.table.domain.tolist()))
-    return default_contexts(domains) + [parse_context_spec(s) for s in user]
+    return default_contexts(domains, run.dataset.meta.get("contexts")) + [parse_context_spec(s) for s in user]
 
 
 def bench_saes(paths: list[Path | str], cfg: BenchConfig | None = None, progress: bool = False) -> dict:
@@ -103,3 +103,35 @@ def bench_saes(paths: list[Path | str], cfg: BenchConfig | None = None, progress
             s.pop("best_cos_a_in_b")
             out["stability"].append({"a": names[i], "b": names[j], **s})
     return out
+
+
+def write_bench(result: dict, out: Path | str) -> list[Path]:
+    """bench_sae.json and one PNG per metric in `out`; the paths written, the JSON last."""
+    from monoscope.io import write_json
+    from monoscope.plots import bench_bars
+
+    out = Path(out)
+    write_json(out / "bench_sae.json", result)
+    return [*bench_bars(result, out), out / "bench_sae.json"]
+
+
+def bench_sweep(sweep_folder: Path | str, cfg: BenchConfig | None = None, progress: bool = False) -> dict:
+    """bench-sae on every SAE a sweep trained (its sweep.json), into SWEEP/bench; the model and data default to
+    the paths the SAEs' metadata names (the store's), as the sweep's frontier does."""
+    from monoscope.io import read_json
+
+    cfg = cfg or BenchConfig()
+    sweep_folder = Path(sweep_folder)
+    info = read_json(sweep_folder / "sweep.json", "sweep summary")
+    folders = [Path(v["folder"]) for v in info["saes"].values()]
+    meta = read_json(folders[0] / "cfg.json", "SAE cfg.json").get("metadata") or {}
+    model, data = cfg.model or meta.get("model_path"), cfg.data or meta.get("dataset_path")
+    for what, path, flag in (("subject model", model, "--model"), ("dataset", data, "--data")):
+        if not path or not Path(path).exists():
+            raise MonoscopeError(
+                f"cannot find the {what} for sweep {sweep_folder} (metadata names {path!r}); pass {flag}"
+            )
+    cfg = BenchConfig(**{**cfg.__dict__, "model": str(model), "data": str(data)})
+    result = bench_saes(folders, cfg, progress=progress)
+    write_bench(result, sweep_folder / "bench")
+    return result

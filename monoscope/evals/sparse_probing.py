@@ -5,9 +5,12 @@ labels, the base64/hex/DNA/script proxies, any `--context NAME=REGEX`), tokens
 are split by context row (train: even rows, test: odd rows, so neighbouring
 tokens never sit on both sides and packed domains fall on both), each side balanced by sampling as
 many negatives as positives (SAEBench probes balanced sets). The top k latents
-are chosen on the training tokens by the difference of mean activation between
-positives and negatives, as SAEBench does; a logistic regression on those k
-latents is scored against the same regression on the raw hook activations.
+are chosen on the training tokens by the absolute difference of mean activation
+between positives and negatives, and scored by an L2 logistic regression (C=1,
+1,000 iterations, unscaled inputs) against the same regression on the raw hook
+activations — SAEBench's `get_top_k_mean_diff_mask` and `train_sklearn_probe`.
+SAEBench mean-pools each text's activations into one example per text; these
+tasks label tokens, so each token is an example.
 A task with fewer than `min_positive` positive tokens on either side is reported
 as too small, not fitted. Result keys follow SAEBench's sparse_probing output
 (`llm_test_accuracy`, `sae_top_{k}_test_accuracy`).
@@ -40,14 +43,12 @@ def _balanced(idx_pos: np.ndarray, idx_neg: np.ndarray, rng, cap: int) -> tuple[
 def _accuracy(X_train, y_train, X_test, y_test, cfg: SparseProbingConfig) -> float:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
 
-    scaler = StandardScaler().fit(X_train)
     clf = LogisticRegression(C=cfg.C, max_iter=1000, random_state=cfg.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(scaler.transform(X_train), y_train)
-    return float((clf.predict(scaler.transform(X_test)) == y_test).mean())
+        clf.fit(np.asarray(X_train, dtype=np.float32), y_train)
+    return float((clf.predict(np.asarray(X_test, dtype=np.float32)) == y_test).mean())
 
 
 def _dense(mat, idx: np.ndarray, cols=None) -> np.ndarray:
@@ -72,7 +73,7 @@ def probe_task(neurons, features, mask: np.ndarray, train: np.ndarray, cfg: Spar
     te, y_te = _balanced(np.flatnonzero(mask & ~train), np.flatnonzero(~mask & ~train), rng, cfg.max_per_class)
     out = {"n_positive": n_pos, "llm_test_accuracy": _accuracy(neurons[tr], y_tr, neurons[te], y_te, cfg)}
     F_tr = _dense(features, tr)
-    diff = F_tr[y_tr].mean(0) - F_tr[~y_tr].mean(0)
+    diff = np.abs(F_tr[y_tr].mean(0) - F_tr[~y_tr].mean(0))
     order = np.argsort(-diff, kind="stable")
     for k in cfg.ks:
         cols = order[:k]
@@ -85,5 +86,8 @@ def sparse_probing(acts, contexts, cfg: SparseProbingConfig | None = None) -> li
     """Every context on collected tokens (features.hypotheses.collect): one result list per SAE, one entry per task."""
     cfg = cfg or SparseProbingConfig()
     train = acts.table.row % 2 == 0
-    masks = [(c.name, c.mask(c.values(acts.table))) for c in contexts]
-    return [[{"task": name, **probe_task(acts.neurons, F, m, train, cfg)} for name, m in masks] for F in acts.features]
+    masks = [(c.name, c.kind, c.mask(c.values(acts.table))) for c in contexts]
+    return [
+        [{"task": name, "kind": kind, **probe_task(acts.neurons, F, m, train, cfg)} for name, kind, m in masks]
+        for F in acts.features
+    ]

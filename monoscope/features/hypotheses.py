@@ -32,7 +32,7 @@ def _sparse():
     try:
         import scipy.sparse as sp
     except ImportError:
-        raise MonoscopeError("the report needs scipy; install monoscope[science]") from None
+        raise MonoscopeError("the report needs scipy, a dependency of monoscope: pip install monoscope") from None
     return sp
 
 

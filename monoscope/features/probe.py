@@ -64,7 +64,9 @@ def _logistic():
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
     except ImportError:
-        raise MonoscopeError("the probe ceiling needs scikit-learn; install monoscope[science]") from None
+        raise MonoscopeError(
+            "the probe ceiling needs scikit-learn, a dependency of monoscope: pip install monoscope"
+        ) from None
     return LogisticRegression, ConvergenceWarning
 
 

@@ -116,6 +116,7 @@ def finish_sae(
             "seconds": round(seconds, 2),
             "resampled": trainer.resampled_total,
             "vectors_per_second": round(here * batch / max(seconds, 1e-9)),
+            **trainer.dead_report(),
             **(extra or {}),
         },
     )

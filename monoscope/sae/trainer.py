@@ -36,7 +36,10 @@ class TrainConfig:
     b_dec_init: str = "geometric_median"  # or "mean", "zeros"
     resample_at: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)  # fractions of training; () disables
     resample_samples: int = 16384
-    dead_window: int = 200_000  # vectors without a firing after which a latent counts as dead
+    dead_window: int = 200_000  # vectors without a firing after which a latent counts as dead (AuxK, resampling)
+    # train_summary.json's dead fraction: latents that did not fire in the last this many training vectors (all of
+    # them, when fewer were trained); SAELens's dead-feature window, stated with the figure
+    dead_report_window: int = 500_000
     log_every: int = 10
     checkpoint_every: int = 0  # steps; 0 = only at the end
     seed: int = 0
@@ -57,6 +60,10 @@ class TrainConfig:
             raise MonoscopeError(f"auxk coefficient must be non-negative, got {self.auxk_coef}")
         if self.dead_window <= 0:
             raise MonoscopeError(f"dead_window must be a positive number of vectors, got {self.dead_window}")
+        if self.dead_report_window <= 0:
+            raise MonoscopeError(
+                f"dead_report_window must be a positive number of vectors, got {self.dead_report_window}"
+            )
         if self.decoder_norm not in ("unit", "none"):
             raise MonoscopeError(f"decoder_norm must be unit or none, got {self.decoder_norm!r}")
         if self.b_dec_init not in ("geometric_median", "mean", "zeros"):
@@ -76,7 +83,7 @@ class TrainConfig:
 
 # Settings added after runs already existed: recorded in a stage stamp only when changed, so older run folders
 # are reused.
-_LATER_DEFAULTS = {"auxk_coef": 1 / 32, "decoder_norm": "unit"}
+_LATER_DEFAULTS = {"auxk_coef": 1 / 32, "decoder_norm": "unit", "dead_report_window": 500_000}
 
 
 def stage_config(cfg: TrainConfig) -> dict:
@@ -250,6 +257,12 @@ class SAETrainer:
         self.since_fired[dead] = 0
         self.resampled_total += len(dead)
         return int(len(dead))
+
+    def dead_report(self) -> dict:
+        """Latents silent over the last `dead_report_window` training vectors (or all trained, if fewer)."""
+        window = min(self.cfg.dead_report_window, self.step_no * self.cfg.batch_size)
+        dead = (self.since_fired >= window).float().mean().item() if window > 0 else float("nan")
+        return {"dead_fraction": dead, "dead_window_vectors": window}
 
     # ---- checkpoint state -----------------------------------------------------
     def state_dict(self) -> dict:

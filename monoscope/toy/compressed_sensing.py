@@ -98,7 +98,9 @@ def basis_pursuit(A: np.ndarray, y: np.ndarray) -> np.ndarray:
     try:
         from scipy.optimize import linprog
     except ImportError:
-        raise MonoscopeError("toy compressed-sensing needs scipy: pip install 'monoscope[science]'") from None
+        raise MonoscopeError(
+            "toy compressed-sensing needs scipy, a dependency of monoscope: pip install monoscope"
+        ) from None
 
     n = A.shape[1]
     res = linprog(np.ones(2 * n), A_eq=np.hstack([A, -A]), b_eq=y, bounds=(0, None), method="highs")

@@ -31,14 +31,14 @@ def test_bench_sae_two_saes(tiny_run, tmp_path, capsys):
     rc = main(
         ["bench-sae", "--sae", str(folder), "--sae", str(other), "--out", str(out)]
         + ["--model", str(folder / "model"), "--data", str(folder / "data")]
-        + ["--eval-contexts", "8", "--probe-contexts", "64", "--context", "digits=[0-9]+"]
+        + ["--eval-contexts", "8", "--probe-contexts", "64", "--context", "digits=[0-9]+", "--min-probe-f1", "0"]
     )
     assert rc == 0
     res = json.loads((out / "bench_sae.json").read_text())
     assert len(res["saes"]) == 2
     for v in res["saes"].values():
         assert {"fvu", "l0", "loss_recovered"} <= set(v["core"])
-        assert v["absorption"]["n_letters"] >= 2  # the quick demo's 512-token BPE has 7 letters of 10+ words
+        assert v["absorption"]["n_letters"] >= 2  # the quick demo's 512-token BPE has letters of 10+ words
         assert "digits" in [t["task"] for t in v["sparse_probing"]]
     assert res["stability"][0]["d_sae_b"] == 64
     for name in ("fvu", "mean_full_absorption_score", "sparse_probing", "stability"):
@@ -56,3 +56,20 @@ def test_bench_sae_refuses_other_hook(tiny_run, tmp_path, capsys):
     assert rc == 2
     assert "blocks.0.hook_resid_post" in err and "one hook" in err
     assert not (tmp_path / "b").exists()
+
+
+def test_train_sae_sweep_with_bench_runs_bench_sae_on_its_saes(tiny_run, tmp_path, capsys):
+    folder, _ = tiny_run
+    acts = next((folder / "acts").iterdir())
+    (tmp_path / "s.yaml").write_text("vectors: 4096\nbatch_size: 512\nsaes:\n  - {arch: topk, d_sae: 64, k: [2, 8]}\n")
+    rc = main(
+        ["train-sae", "--acts", str(acts), "--sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "sw")]
+        + ["--no-frontier", "--bench", "--eval-contexts", "8", "--quiet"]
+        + ["--model", str(folder / "model"), "--data", str(folder / "data")]
+    )
+    assert rc == 0
+    res = json.loads((tmp_path / "sw" / "bench" / "bench_sae.json").read_text())
+    assert sorted(v["core"]["l0"] <= 8 + 1e-6 for v in res["saes"].values()) == [True, True]
+    assert len(res["stability"]) == 1
+    assert (tmp_path / "sw" / "bench" / "stability.png").stat().st_size > 0
+    assert "bench-sae:" in capsys.readouterr().out

@@ -40,7 +40,7 @@ def test_second_demo_run_reuses_every_stage(tiny_run, capsys):
             out / "data" / "train.safetensors",
         ]
     }
-    assert main(["demo", "--quick", "--out", str(out), "--quiet"]) == 0
+    assert main(["demo", "--quick", "--train-model", "--out", str(out), "--quiet"]) == 0
     assert "loss recovered" in capsys.readouterr().out
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
 

@@ -83,10 +83,10 @@ def test_no_absorption_when_the_main_latent_keeps_firing():
 
 
 def test_first_letter_words_reads_word_markers():
-    ids, letters, words = first_letter_words(["Ġshort", " Apple", "▁zeta", "x", "12", "ab1", "über"])
-    assert ids.tolist() == [0, 1, 2]
-    assert letters.tolist() == [18, 0, 25]
-    assert words == ["short", "Apple", "zeta"]
+    ids, letters, words = first_letter_words(["Ġshort", " Apple", "▁zeta", "x", "12", "ab1", "über", "Ġ"])
+    assert ids.tolist() == [0, 1, 2, 3]  # single letters count, as in SAEBench's get_alpha_tokens
+    assert letters.tolist() == [18, 0, 25, 23]
+    assert words == ["short", "Apple", "zeta", "x"]
 
 
 def test_tokenizer_without_words_is_skipped_with_a_reason():
@@ -100,8 +100,9 @@ def test_absorption_on_a_tiny_run(tiny_run):
     from monoscope.run_folder import load_run
 
     folder, _ = tiny_run
-    res = run_absorption(load_run(folder), AbsorptionConfig(min_words=5))
+    res = run_absorption(load_run(folder), AbsorptionConfig(min_words=5, min_probe_f1=0.0))  # a 30-step model
     assert res["n_letters"] >= 2
     assert 0.0 <= res["mean_full_absorption_score"] <= res["mean_absorption_fraction_score"] + 1.0
     assert res["mean_num_split_features"] >= 1.0
-    assert res["probe_test_accuracy"] > 1.0 / res["n_letters"]
+    assert res["n_letters_scored"] >= 1
+    assert len(res["eval_result_details"]) == res["n_letters"]  # probe quality: see test_saebench_reference

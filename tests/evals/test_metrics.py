@@ -91,3 +91,34 @@ def test_counted_tokens_follow_the_position_rule(parts):
     sae = exact_sae(model.cfg.d_mlp, "blocks.0.mlp.hook_post")
     r = evaluate(model, sae, tokens, cfg=EvalConfig(n_contexts=4), positions=ds.positions, progress=False)
     assert r["eval_tokens"] == int(ds.positions.mask(tokens).sum()) == int((tokens != ds.bos_id).sum())
+
+
+def test_evaluate_many_shares_the_baselines_and_matches_one_at_a_time(parts):
+    from monoscope.evals.metrics import evaluate_many
+    from monoscope.models.transformer import lm_loss
+
+    model, ds = parts
+    hook = "blocks.0.mlp.hook_post"
+    tokens = ds.split("val").tokens[:6]
+    noisy = exact_sae(model.cfg.d_mlp, hook)
+    with torch.no_grad():
+        noisy.W_dec.mul_(0.5)  # reconstructs half of x: loses loss, unlike the exact one
+    saes = [exact_sae(model.cfg.d_mlp, hook), noisy]
+    cfg = EvalConfig(n_contexts=6, batch_contexts=4)
+    many = evaluate_many(model, saes, tokens, cfg=cfg, positions=ds.positions, progress=False)
+    for sae, r in zip(saes, many):
+        one = evaluate(model, sae, tokens, cfg=cfg, positions=ds.positions, progress=False)
+        for k in ("ce_clean", "ce_spliced", "ce_zero_ablated", "kl", "fvu", "l0", "loss_recovered"):
+            assert r[k] == pytest.approx(one[k], rel=1e-6, abs=1e-9), k
+    assert many[0]["ce_clean"] == pytest.approx(lm_loss(model(tokens), tokens).item(), rel=1e-5)
+    assert many[1]["kl"] > 0 and many[1]["fvu"] > 0.01
+
+
+def test_evaluate_many_refuses_saes_of_different_hooks(parts):
+    from monoscope.evals.metrics import evaluate_many
+
+    model, ds = parts
+    a = exact_sae(model.cfg.d_mlp, "blocks.0.mlp.hook_post")
+    b = exact_sae(model.cfg.d_model, "blocks.0.hook_resid_post")
+    with pytest.raises(MonoscopeError, match="one hook"):
+        evaluate_many(model, [a, b], ds.split("val").tokens[:2], cfg=EvalConfig(n_contexts=2), progress=False)
