@@ -44,6 +44,12 @@ def check_flags(args: argparse.Namespace) -> None:
             resolve_dtype(device, args.model_dtype)
 
 
+def given(**flags):
+    """The flags the user gave (argparse default None): a config dataclass supplies the rest, so each default lives
+    once, in the dataclass."""
+    return {k: v for k, v in flags.items() if v is not None}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 
 def register(sub) -> None:
@@ -24,46 +23,47 @@ def register(sub) -> None:
         metavar="NAME=REGEX",
         help="extra hypothesised context: tokens overlapping a regex match in their document",
     )
-    p.add_argument("--fires", type=float, default=0.1, help="a unit fires above this fraction of its max activation")
+    # defaults: monoscope.features.report.ReportConfig
+    p.add_argument("--fires", type=float, help="a unit fires above this fraction of its max activation")
     p.add_argument(
-        "--select-contexts",
-        type=int,
-        default=1024,
-        help="training contexts, spread over the split, on which best units are chosen",
+        "--select-contexts", type=int, help="training contexts, spread over the split, on which best units are chosen"
     )
-    p.add_argument("--eval-contexts", type=int, default=None, help="validation contexts measured (default: all)")
-    p.add_argument("--top-k", type=int, default=5, help="features listed per context")
-    p.add_argument("--no-umap", action="store_true", help="skip the UMAP of decoder directions")
-    p.add_argument("--no-probe", action="store_true", help="skip the linear-probe ceiling per context")
-    p.add_argument("--probe-contexts", type=int, default=2048, help="training contexts the linear probe learns from")
-    p.add_argument(
-        "--probe-fit", type=int, default=100_000, help="of their tokens, how many the probe is fitted on (subsample)"
-    )
+    p.add_argument("--eval-contexts", type=int, help="validation contexts measured (default: all)")
+    p.add_argument("--top-k", type=int, help="features listed per context")
+    p.add_argument("--no-umap", dest="umap", action="store_false", default=None, help="skip the UMAP of decoders")
+    p.add_argument("--no-probe", dest="probe", action="store_false", default=None, help="skip the probe ceiling")
+    p.add_argument("--probe-contexts", type=int, help="training contexts the linear probe learns from")
+    p.add_argument("--probe-fit", type=int, help="of their tokens, how many the probe is fitted on (subsample)")
     p.add_argument("--out", required=True, help="output folder for report.html, report.md, report.json, figures/")
     p.add_argument("--overwrite", action="store_true", help="replace a report folder made with another configuration")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(a) -> int:
-    from monoscope.dashboard.report import ReportConfig, build_report
+    from monoscope.cli import given
+    from monoscope.dashboard.report import write_pages
+    from monoscope.features.report import ReportConfig, build_report
 
     cfg = ReportConfig(
         saes=a.sae,
-        compare_sae=a.compare_sae,
         contexts=a.context,
-        select_contexts=a.select_contexts,
-        eval_contexts=a.eval_contexts,
-        fires_frac=a.fires,
-        top_k=a.top_k,
-        umap=not a.no_umap,
-        probe=not a.no_probe,
-        probe_contexts=a.probe_contexts,
-        probe_max_fit=a.probe_fit,
-        device=a.device,
+        **given(
+            compare_sae=a.compare_sae,
+            select_contexts=a.select_contexts,
+            eval_contexts=a.eval_contexts,
+            fires_frac=a.fires,
+            top_k=a.top_k,
+            umap=a.umap,
+            probe=a.probe,
+            probe_contexts=a.probe_contexts,
+            probe_max_fit=a.probe_fit,
+            device=a.device,
+        ),
     )
     r = build_report(cfg, a.out, a.overwrite, progress=not a.quiet)
+    page = write_pages(a.out)
     for row in r["comparison"]:
         print(
             json.dumps(
@@ -95,5 +95,5 @@ def cmd_report(a) -> int:
             }
         )
     )
-    print(f"report: {Path(a.out) / 'report.html'}")
+    print(f"report: {page}")
     return 0

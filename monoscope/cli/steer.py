@@ -38,7 +38,8 @@ def register(sub) -> None:
         "--max-act",
         type=float,
         default=None,
-        help="max activation for '10x' clamps (default: measured on the val split)",
+        help="max activation for '10x' clamps (default: the run's feature store, analysis/features.db, for this SAE; "
+        "without one, measured on --max-act-contexts validation contexts)",
     )
     p.add_argument("--max-act-contexts", type=int, default=256)
     p.add_argument("--prompt", required=True)

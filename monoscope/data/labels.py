@@ -17,10 +17,24 @@ SCRIPTS: dict[str, tuple[tuple[int, int], ...]] = {
     "hebrew": ((0x0590, 0x05FF), (0xFB1D, 0xFB4F)),
     "cyrillic": ((0x0400, 0x04FF), (0x0500, 0x052F)),
     "greek": ((0x0370, 0x03FF), (0x1F00, 0x1FFF)),
-    "cjk": ((0x3000, 0x303F), (0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xFF00, 0xFFEF)),
+    "cjk": (
+        (0x3000, 0x303F),  # CJK punctuation
+        (0x3040, 0x30FF),  # kana
+        (0x3400, 0x4DBF),  # ideographs, extension A
+        (0x4E00, 0x9FFF),  # unified ideographs
+        (0xAC00, 0xD7AF),  # hangul syllables
+        (0xF900, 0xFAFF),  # compatibility ideographs
+        (0xFF00, 0xFFEF),  # fullwidth and halfwidth forms
+    ),
     "devanagari": ((0x0900, 0x097F), (0xA8E0, 0xA8FF)),
 }
 SCRIPT_THRESHOLD = 0.5  # in a script: more than half the token's non-space characters
+
+
+def in_script(char: str, script: str) -> bool:
+    """Is this one character inside `script`'s blocks? (What steering's judges and script_shares both ask.)"""
+    c = ord(char)
+    return any(a <= c <= b for a, b in SCRIPTS[script])
 
 
 def codepoints(script: str) -> np.ndarray:

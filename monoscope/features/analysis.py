@@ -31,7 +31,7 @@ from monoscope.features.logit_effects import (
     typical_ln_scale,
 )
 from monoscope.features.running import DoublingHistogram, FeatureCorrelation, GroupedReservoir, NeuronCorrelation
-from monoscope.features.store import DB_NAME, VERSION, FeatureStore, StoreWriter, sae_hash, visible
+from monoscope.features.store import DB_NAME, VERSION, ExampleRow, FeatureStore, StoreWriter, sae_hash, visible
 from monoscope.io import write_json
 
 
@@ -196,7 +196,7 @@ def _stream(run, cfg: AnalysisConfig, progress: bool) -> _Acc:
         mx = acc.max_act
 
         def qgroup(fe, v, mx=mx):
-            return fe * nb + (v / mx[fe].clamp_min(1e-12) * nb).long().clamp(0, nb - 1)
+            return quantile_group(fe, v, mx, nb)
 
         acc.quant.update(qgroup, feat, torch.rand(len(val), generator=gen), val, gidx, windows)
         remap = torch.cumsum(keep.long(), 0) - 1
@@ -217,9 +217,10 @@ class _Lists:
         self.doc, self.pos = split.doc[:n].tolist(), split.pos[:n].tolist()
 
 
-def _example_rows(acc: _Acc, feature: int, kind: str, entries: list[tuple[int, int]], L: _Lists, cfg) -> list[list]:
-    """(entry index, bin) pairs -> store rows; the raw window is appended last (for ablation, dropped before
-    writing)."""
+def _example_rows(
+    acc: _Acc, feature: int, kind: str, entries: list[tuple[int, int]], L: _Lists, cfg
+) -> list[tuple[ExampleRow, list[float]]]:
+    """(entry index, bin) pairs -> store rows, each with its raw window of activations (what ablation reads)."""
     T = acc.n_ctx
     rows = []
     for rank, (e, b) in enumerate(entries):
@@ -228,25 +229,16 @@ def _example_rows(acc: _Acc, feature: int, kind: str, entries: list[tuple[int, i
         end = min(T, col + cfg.after + 1)
         off = col - cfg.before
         w = L.win[e][start - off : end - off]
-        rows.append(
-            [
-                feature,
-                kind,
-                rank,
-                b,
-                round(L.val[e], 5),
-                row,
-                col,
-                L.doc[row][col],
-                L.pos[row][col],
-                start,
-                L.tokens[row][start:end],
-                [round(a, 4) for a in w],
-                None,
-                w,
-            ]
-        )
+        doc, pos = L.doc[row][col], L.pos[row][col]
+        r = ExampleRow(feature, kind, rank, b, round(L.val[e], 5), row, col, doc, pos, start, L.tokens[row][start:end],
+                       [round(a, 4) for a in w])  # fmt: skip
+        rows.append((r, w))
     return rows
+
+
+def quantile_group(feat: torch.Tensor, val: torch.Tensor, max_act: torch.Tensor, bins: int) -> torch.Tensor:
+    """The reservoir group of each (feature, activation): feature x bins + its interval of [0, max activation]."""
+    return feat * bins + (val / max_act[feat].clamp_min(1e-12) * bins).long().clamp(0, bins - 1)
 
 
 def _finish(run, cfg: AnalysisConfig, acc: _Acc, writer: StoreWriter, stage: dict, progress: bool) -> dict:
@@ -270,10 +262,9 @@ def _finish(run, cfg: AnalysisConfig, acc: _Acc, writer: StoreWriter, stage: dic
     top_groups = acc.top.by_group(acc.top.feat)
     nq = cfg.quantile_bins
     mx = acc.max_act
-    qgroup = acc.quant.feat * nq + (acc.quant.val / mx[acc.quant.feat].clamp_min(1e-12) * nq).long().clamp(0, nq - 1)
-    q_groups = acc.quant.by_group(qgroup)
+    q_groups = acc.quant.by_group(quantile_group(acc.quant.feat, acc.quant.val, mx, nq))
 
-    examples: list[list] = []
+    examples: list[ExampleRow] = []
     ablate: list[tuple[int, AblationExample]] = []
     vocab = ds.token_strs(range(ds.tokenizer.get_vocab_size()))
     panels_rows = []
@@ -282,15 +273,16 @@ def _finish(run, cfg: AnalysisConfig, acc: _Acc, writer: StoreWriter, stage: dic
     top_groups = [g.tolist() for g in top_groups]
     q_groups = [g.tolist() for g in q_groups]
     for i in range(d_sae):
-        rows = _example_rows(acc, i, "top", [(e, 0) for e in top_groups[i]], top_lists, cfg)
-        for r in rows[: cfg.ablate_examples]:
-            ablate.append((len(examples) + r[2], AblationExample(row=r[5], feat=i, start=r[9], acts=r.pop())))
+        top = _example_rows(acc, i, "top", [(e, 0) for e in top_groups[i]], top_lists, cfg)
+        for r, w in top[: cfg.ablate_examples]:
+            ablate.append((len(examples) + r.rank, AblationExample(row=r.row, feat=i, start=r.start, acts=w)))
+        rows = [r for r, _ in top]
         examples.extend(rows)
         q_entries = []
         for b in range(nq):
             q_entries += [(e, b) for e in q_groups[i * nq + b]]
-        examples.extend(_example_rows(acc, i, "quantile", q_entries, q_lists, cfg))
-        peaks = Counter(r[10][r[6] - r[9]] for r in rows)
+        examples.extend(r for r, _ in _example_rows(acc, i, "quantile", q_entries, q_lists, cfg))
+        peaks = Counter(r.token for r in rows)
         label = " · ".join(visible(vocab[t]) for t, _ in peaks.most_common(3))
         for t, c in peaks.items():
             token_rows.append((int(t), i, "act", round(c / max(len(rows), 1), 4)))
@@ -322,7 +314,7 @@ def _finish(run, cfg: AnalysisConfig, acc: _Acc, writer: StoreWriter, stage: dic
             progress=progress,
         )
         for (k, _), d in zip(ablate, deltas):
-            examples[k][12] = d
+            examples[k].loss = d
     writer.meta(
         {
             "version": VERSION,
@@ -348,7 +340,7 @@ def _finish(run, cfg: AnalysisConfig, acc: _Acc, writer: StoreWriter, stage: dic
     )
     writer.vocab(vocab)
     writer.features(panels_rows)
-    writer.examples(r[:13] for r in examples)
+    writer.examples(examples)
     writer.token_index(token_rows)
     dead = int((acc.n_active == 0).sum())
     return {

@@ -280,14 +280,19 @@ def default_contexts(domains: Sequence[str] = (), counts: dict | None = None) ->
     return out
 
 
+def rates(n_in_fire, n_fire, n_in) -> dict:
+    """The one definition of specificity (precision: share of a unit's firings inside the context), sensitivity
+    (recall: share of the context's tokens it fires on) and their F1, from counts (arrays broadcast); 0 where a
+    count is zero."""
+    tp, nf, ni = (np.asarray(x, dtype=np.float64) for x in (n_in_fire, n_fire, n_in))
+    spec = np.divide(tp, nf, out=np.zeros(np.broadcast(tp, nf).shape), where=nf > 0)
+    sens = np.divide(tp, ni, out=np.zeros(np.broadcast(tp, ni).shape), where=ni > 0)
+    f1 = np.divide(2 * spec * sens, spec + sens, out=np.zeros_like(spec), where=(spec + sens) > 0)
+    return {"specificity": spec, "sensitivity": sens, "f1": f1}
+
+
 def fire_rates(fire: np.ndarray, mask: np.ndarray) -> dict:
     """Specificity (share of firings in the context), sensitivity (share of the context fired on), their F1."""
-    n_fire, tp, n_in = int(fire.sum()), int((fire & mask).sum()), int(mask.sum())
-    spec = tp / n_fire if n_fire else 0.0
-    sens = tp / n_in if n_in else 0.0
-    return {
-        "specificity": spec,
-        "sensitivity": sens,
-        "f1": 2 * spec * sens / (spec + sens) if spec + sens else 0.0,
-        "n_fire": n_fire,
-    }
+    n_fire = int(fire.sum())
+    r = rates(int((fire & mask).sum()), n_fire, int(mask.sum()))
+    return {**{k: float(v) for k, v in r.items()}, "n_fire": n_fire}

@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from monoscope.errors import MonoscopeError
-from monoscope.features.contexts import Context, TokenTable, build_token_table
+from monoscope.features.contexts import Context, TokenTable, build_token_table, rates
 from monoscope.features.family import context_family
 
 
@@ -148,16 +148,14 @@ def score_units(acts, mask: np.ndarray, thr: np.ndarray) -> dict[str, np.ndarray
         n_in_fire = np.asarray((F.T @ M).T, dtype=np.float64)
         mass_in = np.asarray((W.T @ M).T, dtype=np.float64)
     n_in = M.sum(0).astype(np.float64)[:, None]
-    spec = np.divide(n_in_fire, n_fire[None], out=np.zeros_like(n_in_fire), where=n_fire[None] > 0)
-    sens = np.divide(n_in_fire, n_in, out=np.zeros_like(n_in_fire), where=n_in > 0)
+    r = rates(n_in_fire, n_fire[None], n_in)
     spec_mass = np.divide(mass_in, mass[None], out=np.zeros_like(mass_in), where=mass[None] > 0)
-    f1 = np.divide(2 * spec * sens, spec + sens, out=np.zeros_like(spec), where=(spec + sens) > 0)
     out = {
-        "specificity": spec,
-        "sensitivity": sens,
+        "specificity": r["specificity"],
+        "sensitivity": r["sensitivity"],
         "specificity_mass": spec_mass,
-        "f1": f1,
-        "n_fire": np.broadcast_to(n_fire, spec.shape),
+        "f1": r["f1"],
+        "n_fire": np.broadcast_to(n_fire, n_in_fire.shape),
     }
     return {k: v[0] for k, v in out.items()} if one else out
 

@@ -36,6 +36,7 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterable
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,30 @@ CREATE INDEX features_density ON features(density);
 CREATE INDEX features_max_act ON features(max_act);
 CREATE INDEX token_index_token ON token_index(token, score);
 """
+
+
+@dataclass(slots=True)
+class ExampleRow:
+    """One row of the examples table (see the schema above): where the token is, and its window."""
+
+    feature: int
+    kind: str  # 'top' | 'quantile'
+    rank: int
+    bin: int  # activation interval of a quantile example (0 for top examples)
+    act: float
+    row: int  # the token in the analysed split
+    col: int
+    doc: int  # the token in its document
+    pos: int
+    start: int  # column of the window's first token
+    tokens: list[int]  # the window
+    acts: list[float]
+    loss: list[float] | None = None  # per-token ablation effect, for the top few examples
+
+    @property
+    def token(self) -> int:
+        """The example's own token id (the window's token at `col`)."""
+        return self.tokens[self.col - self.start]
 
 
 def visible(text: str) -> str:
@@ -108,11 +133,10 @@ class StoreWriter:
             ((*r[:6], json.dumps(r[6], separators=(",", ":"))) for r in rows),
         )
 
-    def examples(self, rows: Iterable[tuple]) -> None:
-        """Rows of (feature, kind, rank, bin, act, row, col, doc, pos, start, tokens, acts, loss|None)."""
-
-        def enc(r):
-            return (*r[:10], json.dumps(r[10]), json.dumps(r[11]), None if r[12] is None else json.dumps(r[12]))
+    def examples(self, rows: Iterable[ExampleRow]) -> None:
+        def enc(r: ExampleRow):
+            *head, tokens, acts, loss = astuple(r)
+            return (*head, json.dumps(tokens), json.dumps(acts), None if loss is None else json.dumps(loss))
 
         self.db.executemany("INSERT INTO examples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", map(enc, rows))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monoscope.features.store import DB_NAME, VERSION, StoreWriter
+from monoscope.features.store import DB_NAME, VERSION, ExampleRow, StoreWriter
 
 
 def synthetic_store(
@@ -105,8 +105,8 @@ def synthetic_store(
                 ls = loss[i][k] if top and k < 3 else None
                 rank = k if top else k - top_k
                 kind = "top" if top else "quantile"
-                yield (i, kind, rank, qbin[k], act[e], rows[e], cols[e], docs[e], cols[e], cols[e] - before, toks[e],
-                       acts[e], ls)  # fmt: skip
+                yield ExampleRow(i, kind, rank, qbin[k], act[e], rows[e], cols[e], docs[e], cols[e], cols[e] - before,
+                                 toks[e], acts[e], ls)  # fmt: skip
 
         writer.examples(examples())
         writer.vocab(vocab)

@@ -23,15 +23,34 @@ def _need_data(run) -> None:
         raise MonoscopeError("this needs the run's dataset (tokenizer); pass --data FOLDER")
 
 
-def max_acts_for(run, edits: Sequence[Edit], given: float | None = None, n_contexts: int = 256, progress: bool = False):
-    """Max activations for relative clamps: the given value, or measured on the validation split (counted
-    positions only)."""
+def run_store(run):
+    """The feature store `monoscope analyze` wrote into the run folder for this SAE, or None (absent, or built for
+    other weights)."""
+    from monoscope.features.store import DB_NAME, FeatureStore
+
+    path = run.folder / "analysis" / DB_NAME
+    if not path.exists():
+        return None
+    try:
+        return FeatureStore(path, sae_folder=run.sae_folder)
+    except MonoscopeError:
+        return None
+
+
+def max_acts_for(
+    run, edits: Sequence[Edit], given: float | None = None, n_contexts: int = 256, progress: bool = False, store=None
+):
+    """Max activations for relative clamps: the given value; else the feature store's (analysis measured them
+    over its contexts, counted positions only); else measured on `n_contexts` validation contexts."""
     if not any(e.relative for e in edits):
         return None
     if given is not None:
         if not math.isfinite(given) or given <= 0:
             raise MonoscopeError(f"--max-act must be a finite positive number, got {given}")
         return {e.feature: given for e in edits}
+    store = store if store is not None else run_store(run)
+    if store is not None:
+        return torch.tensor(store.max_acts())
     _need_data(run)
     toks = run.dataset.split("val").tokens[:n_contexts]
     return feature_max_acts(run.model, run.sae, run.hook, toks, run.dataset.positions, progress=progress)

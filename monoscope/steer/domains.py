@@ -2,11 +2,13 @@
 
 A token is judged by the characters its bytes overlap, so a CJK character
 split across two byte-level BPE tokens counts for both. Judges:
-- cjk: every non-space character in a CJK block (ideographs, kana, hangul, CJK punctuation, fullwidth forms);
+- cjk: every non-space character in a CJK block of data/labels.SCRIPTS (the blocks the analysis's script
+  contexts use: ideographs, kana, hangul, CJK punctuation, fullwidth forms);
 - hex: inside a run of >= 8 characters of [0-9a-fA-F];
 - base64: inside a run of >= 16 characters of [A-Za-z0-9+/=] that mixes digits or '+/' with letters.
 The domain feature is the one whose activations best separate the domain's
-tokens from the rest (Cohen's d on a split), found without monoscope.features.
+tokens from the rest (Cohen's d on a split); its precision and recall are the
+features' own (monoscope.features.contexts.rates).
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from monoscope.data.labels import in_script
 from monoscope.errors import MonoscopeError
 
-_CJK = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{8,}")
 _B64_RUN = re.compile(r"[A-Za-z0-9+/=]{16,}")
 JUDGED = ("cjk", "hex", "base64")
@@ -59,7 +61,7 @@ def show_token(tokenizer, i: int) -> str:
 def char_mask(text: str, domain: str) -> list[bool]:
     """Per character: does it belong to `domain`?"""
     if domain == "cjk":
-        return [bool(_CJK.match(c)) for c in text]
+        return [in_script(c, "cjk") for c in text]
     mask = [False] * len(text)
     if domain == "hex":
         runs = _HEX_RUN.finditer(text)

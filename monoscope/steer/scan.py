@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from monoscope.data.positions import Positions
 from monoscope.errors import MonoscopeError
+from monoscope.features.contexts import rates
 
 
 def iter_feature_acts(
@@ -91,7 +92,8 @@ def domain_separation(
     batch_contexts: int = 32,
     progress: bool = False,
 ) -> dict[str, dict[str, torch.Tensor]]:
-    """Per domain and feature: Cohen's d of activations in vs out of the domain, and precision of firing.
+    """Per domain and feature: Cohen's d of activations in vs out of the domain, and precision and recall of firing
+    (above 0) in the features' own definition (features/contexts.rates).
 
     `token_domains(first_context, tokens)` labels each token of a batch with its domain.
     """
@@ -125,11 +127,11 @@ def domain_separation(
         var_in = (s2 / n - mu_in**2).clamp_min(0)
         var_out = ((tot[2] - s2) / n_out - mu_out**2).clamp_min(0)
         d = (mu_in - mu_out) / ((var_in + var_out) / 2).sqrt().clamp_min(1e-9)
-        precision = fires / tot[3].clamp_min(1)
+        r = rates(fires.numpy(), tot[3].numpy(), float(n))  # a unit fires above 0
         out[dom] = {
             "cohen_d": d.float(),
-            "precision": precision.float(),
-            "recall": (fires / n).float(),
+            "precision": torch.from_numpy(r["specificity"]).float(),
+            "recall": torch.from_numpy(r["sensitivity"]).float(),
             "mean_in": mu_in.float(),
             "tokens": int(n),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -87,9 +88,18 @@ def test_report_writes_every_section(two_sizes, tmp_path, capsys):
     md = (out / "report.md").read_text()
     assert "probe ceiling spec / sens" in md and "probe ceiling spec / sens" in page and "SAE 2: relu 64" in page
     assert "Feature family" in md and "Feature family" in page
-    for c in r["contexts"]:
-        if "figure" in c:
-            assert (out / c["figure"]).stat().st_size > 0
+    # one list of sections: every heading, table header and figure is on both pages
+    from monoscope.dashboard.report import Figure, Heading, Table, sections
+
+    blocks = sections(r)
+    heads = [b.text for b in blocks if isinstance(b, Heading)]
+    assert len(heads) >= len(r["contexts"]) + 4
+    assert all(h in md and html.escape(h) in page for h in heads)
+    assert all(all(html.escape(c) in page and c in md for c in b.head) for b in blocks if isinstance(b, Table))
+    figs = [b.path for b in blocks if isinstance(b, Figure)]
+    assert len(figs) == len(imgs) and all(f"]({f})" in md for f in figs)
+    tested = [c for c in r["contexts"] if "error" not in c]
+    assert tested and all((out / c["figure"]).stat().st_size > 0 for c in tested)
     # the same folder with another configuration is not overwritten without --overwrite
     assert main(["report", "--sae", str(run), "--out", str(out), "--quiet", "--no-umap"]) == 2
     assert "--overwrite" in capsys.readouterr().err
