@@ -11,6 +11,7 @@ from monoscope.errors import MonoscopeError
 # One module per group of sub-commands; each defines register(subparsers).
 COMMAND_MODULES = [
     "monoscope.cli.bench_sae",
+    "monoscope.cli.circuits",
     "monoscope.cli.features",
     "monoscope.cli.pipeline",
     "monoscope.cli.report",

@@ -29,10 +29,8 @@ from monoscope.features.family import context_family
 
 
 def _sparse():
-    try:
-        import scipy.sparse as sp
-    except ImportError:
-        raise MonoscopeError("the report needs scipy, a dependency of monoscope: pip install monoscope") from None
+    import scipy.sparse as sp  # imported when first needed: keeps the CLI's start fast
+
     return sp
 
 

@@ -60,13 +60,9 @@ def _by_seen(fire: np.ndarray, y: np.ndarray, seen: np.ndarray) -> list[dict]:
 
 
 def _logistic():
-    try:
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.linear_model import LogisticRegression
-    except ImportError:
-        raise MonoscopeError(
-            "the probe ceiling needs scikit-learn, a dependency of monoscope: pip install monoscope"
-        ) from None
+    from sklearn.exceptions import ConvergenceWarning  # imported when first needed: keeps the CLI's start fast
+    from sklearn.linear_model import LogisticRegression
+
     return LogisticRegression, ConvergenceWarning
 
 

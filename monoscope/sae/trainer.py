@@ -101,7 +101,7 @@ L0_GAIN = 0.05
 
 # Settings added after runs already existed: recorded in a stage stamp only when changed, so older run folders
 # are reused.
-_LATER_DEFAULTS = {"auxk_coef": 1 / 32, "decoder_norm": "unit", "dead_report_window": 500_000, "target_l0": None}
+_LATER_DEFAULTS = {k: getattr(TrainConfig, k) for k in ("auxk_coef", "decoder_norm", "dead_report_window", "target_l0")}
 
 
 def stage_config(cfg: TrainConfig) -> dict:

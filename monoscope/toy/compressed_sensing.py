@@ -95,12 +95,7 @@ def rho_threshold(delta: float, nonnegative: bool = False) -> float:
 # ---- L1 / basis pursuit ----------------------------------------------------------
 def basis_pursuit(A: np.ndarray, y: np.ndarray) -> np.ndarray:
     """argmin ‖x‖₁ s.t. A x = y, as the LP min 1ᵀ(u+v) s.t. A(u−v) = y, u, v ≥ 0."""
-    try:
-        from scipy.optimize import linprog
-    except ImportError:
-        raise MonoscopeError(
-            "toy compressed-sensing needs scipy, a dependency of monoscope: pip install monoscope"
-        ) from None
+    from scipy.optimize import linprog
 
     n = A.shape[1]
     res = linprog(np.ones(2 * n), A_eq=np.hstack([A, -A]), b_eq=y, bounds=(0, None), method="highs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import math
 
 import pytest
 
@@ -56,3 +57,20 @@ def test_report_on_a_corpus_without_domain_labels(plain_run, tmp_path, capsys, c
     assert (out / "report.html").exists() and (out / "report.md").exists()
     tested = {c["name"] for c in r["contexts"] if "error" not in c}
     assert {s.split("=")[0] for s in contexts[1::2]} <= tested
+
+
+def test_eval_analyze_and_dashboard_run_on_a_corpus_without_domain_labels(plain_run, tmp_path, capsys):
+    """The other stages a user meets after train-sae, on the same plain-text run: each exits 0 and writes its output."""
+    steps = [
+        ["eval", "--sae", str(plain_run), "--contexts", "16", "--out", str(tmp_path / "eval")],
+        ["analyze", "--sae", str(plain_run), "--tokens", "4096", "--out", str(tmp_path / "analysis")],
+        ["dashboard", "--sae", str(plain_run), "--store", str(tmp_path / "analysis" / "features.db")]
+        + ["--out", str(tmp_path / "dash")],
+    ]
+    for argv in steps:
+        assert main([*argv, "--quiet"]) == 0, (argv, capsys.readouterr().err)
+    ev = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    # a 78-step SAE on a 30-step model whose MLP barely matters: FVU is a real number, not a good one, and loss
+    # recovered may be undefined (zero ablation costs ~nothing); the stage must still write both
+    assert ev["l0"] > 0.0 and math.isfinite(ev["fvu"]) and "loss_recovered" in ev, ev
+    assert (tmp_path / "dash" / "index.html").stat().st_size > 0
