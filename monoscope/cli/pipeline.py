@@ -103,6 +103,12 @@ def register(sub) -> None:
         help="a store of both ends (harvest --target-hook) trains a transcoder; --skip adds its linear skip connection",
     )
     p.add_argument("--l1", "--sparsity-coef", dest="sparsity_coef", type=float, default=3.3)
+    p.add_argument(
+        "--target-l0",
+        type=float,
+        default=None,
+        help="ReLU/JumpReLU/gated: L0 to reach, λ adapted every step from --l1 as its start (0 < L0 <= d_sae)",
+    )
     p.add_argument("--vectors", type=float, default=1e6, help="training vectors")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -291,7 +297,8 @@ def cmd_train_sae(a) -> int:
     store = ActivationStore(a.acts)
     if getattr(a, "sweep", None):
         return _train_sweep(a, store)
-    extra = {k: v for k, v in (("auxk_coef", a.auxk_coef), ("dead_window", a.dead_window)) if v is not None}
+    extra = (("auxk_coef", a.auxk_coef), ("dead_window", a.dead_window), ("target_l0", a.target_l0))
+    extra = {k: v for k, v in extra if v is not None}
     cfg = TrainConfig(
         sae=SAEConfig(
             a.arch,

@@ -95,8 +95,12 @@ class TrainConfig:
         return d
 
 
-# λ controller of target_l0: log λ moves by this much per step per unit relative L0 error (clipped to ±1)
-L0_GAIN = 0.05
+# λ controller of target_l0, proportional-integral on log λ with e the relative L0 error (clipped to ±1):
+# the integral moves by L0_GAIN_I·e per step, λ = exp(integral + L0_GAIN_P·e). The integral alone (a pure
+# I-controller) oscillates because L0 lags λ by the hundreds of steps Adam needs to move b_enc: it stopped 10% short
+# of a target of 2 on the toy data, mid-swing when the lr decayed; the proportional term damps the swing.
+L0_GAIN_I = 0.05
+L0_GAIN_P = 2.0
 
 
 # Settings added after runs already existed: recorded in a stage stamp only when changed, so older run folders
@@ -139,6 +143,7 @@ class SAETrainer:
         self.resample_steps = sorted({max(1, int(f * cfg.steps)) for f in cfg.resample_at})
         self.resampled_total = 0
         self.coef = float(cfg.sparsity_coef)  # λ as adapted towards target_l0 (fixed without one)
+        self.log_coef_integral = math.log(self.coef) if self.coef > 0 else 0.0  # the controller's integral term
 
     # ---- schedules ---------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -256,9 +261,10 @@ class SAETrainer:
         return rec
 
     def _adapt_coef(self, l0: float) -> None:
-        """Multiplicative control of λ: more latents firing than the target raises it, fewer lowers it."""
+        """PI control of log λ: more latents firing than the target raises λ, fewer lowers it."""
         err = max(-1.0, min(1.0, (l0 - self.cfg.target_l0) / self.cfg.target_l0))
-        self.coef *= math.exp(L0_GAIN * err)
+        self.log_coef_integral += L0_GAIN_I * err
+        self.coef = math.exp(self.log_coef_integral + L0_GAIN_P * err)
 
     @torch.no_grad()
     def resample(self) -> int:
@@ -310,6 +316,7 @@ class SAETrainer:
             "window_vectors": self.window_vectors,
             "resampled_total": self.resampled_total,
             "coef": self.coef,
+            "log_coef_integral": self.log_coef_integral,
             "rng": torch.get_rng_state(),
         }
 
@@ -322,4 +329,5 @@ class SAETrainer:
         self.window_vectors = int(st["window_vectors"])
         self.resampled_total = int(st["resampled_total"])
         self.coef = float(st.get("coef", self.cfg.sparsity_coef))
+        self.log_coef_integral = float(st.get("log_coef_integral", math.log(self.coef) if self.coef > 0 else 0.0))
         torch.set_rng_state(st["rng"])

@@ -158,6 +158,24 @@ def test_train_sae_takes_auxk_and_dead_window_and_refuses_bad_ones(tiny_run, tmp
     assert "strictly increasing" in capsys.readouterr().err
 
 
+def test_train_sae_target_l0_is_recorded_and_bad_targets_are_one_line(tiny_run, tmp_path, capsys):
+    out, _ = tiny_run
+    acts = str(out / "acts" / "blocks.0.mlp.hook_post")
+    args = ["train-sae", "--acts", acts, "--arch", "relu", "--d-sae", "64", "--vectors", "2048", "--batch-size", "256"]
+    args.append("--quiet")
+    assert main(args + ["--out", str(tmp_path / "s"), "--target-l0", "8"]) == 0
+    assert json.loads((tmp_path / "s" / "monoscope_stage.json").read_text())["config"]["target_l0"] == 8
+    for bad in ("65", "0", "-2"):
+        capsys.readouterr()
+        assert main(args + ["--out", str(tmp_path / f"b{bad}"), "--target-l0", bad]) == 2
+        err = capsys.readouterr().err
+        assert "target L0 must satisfy 0 < target <= d_sae=64" in err and err.count("\n") == 1
+        assert not (tmp_path / f"b{bad}" / "cfg.json").exists()
+    capsys.readouterr()
+    topk = ["--arch", "topk", "--k", "4", "--out", str(tmp_path / "k"), "--target-l0", "4"]
+    assert main(args + topk) == 2 and "sets its L0 with k" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
 @pytest.mark.parametrize("command", ["harvest", "train-online", "train-model", "analyze"])
 def test_cuda_without_a_gpu_is_one_line_before_any_work(tiny_run, tmp_path, capsys, command):
