@@ -45,7 +45,7 @@ class DemoSAE:
     d_sae: int
     k: int | None = None
     sparsity_coef: float = 0.0
-    lr: float = 1e-3
+    lr: float = TrainConfig.lr
     resample_at: tuple[float, ...] = ()
     dead_window: int = TrainConfig.dead_window  # vectors silent before AuxK / resampling treat a latent as dead
 
@@ -54,8 +54,15 @@ class DemoSAE:
         return f"{self.architecture}-{self.d_sae}" + (f"-k{self.k}" if self.k else "")
 
 
-# Bricken et al.'s recipe: ReLU, L1 penalty, resampling of dead latents.
-RELU = DemoSAE("sae_relu", "relu", 2048, sparsity_coef=3.0, lr=1e-3, resample_at=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6))
+# Bricken et al.'s recipe: ReLU, L1 penalty, resampling of dead latents, at the library's defaults (SAEConfig,
+# TrainConfig: 2,048 latents, λ 3, lr 1e-3), which are this measured recipe.
+RELU = DemoSAE(
+    "sae_relu",
+    "relu",
+    SAEConfig.d_sae,
+    sparsity_coef=TrainConfig.sparsity_coef,
+    resample_at=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6),
+)
 # The best we measured on the shipped model (README, "the demo's SAEs"): BatchTopK at lr 3e-3, AuxK on latents
 # silent for 50k vectors. At 800k vectors, k 16, 4,096 latents: loss recovered 0.920 (Matryoshka 0.869, TopK 0.913
 # with 20% of latents dead on validation tokens, BatchTopK at lr 5e-3 0.910).
@@ -69,19 +76,19 @@ class DemoConfig:
     train_model: bool = False  # train the subject model from scratch instead of using the shipped one
     shipped: str = SHIPPED  # which shipped model (monoscope/pretrained/NAME)
     # --train-model only: the model and tokenizer trained from scratch (the shipped one fixes its own)
-    vocab_size: int = 4096
-    n_ctx: int = 128
-    d_model: int = 128
-    d_mlp: int = 512
-    n_heads: int = 4
-    n_layers: int = 1
-    model_steps: int = 2400
-    model_batch: int = 32
-    hook: str = "blocks.0.mlp.hook_post"
+    vocab_size: int = DataConfig.vocab_size
+    n_ctx: int = DataConfig.n_ctx
+    d_model: int = GPTConfig.d_model
+    d_mlp: int = GPTConfig.d_mlp
+    n_heads: int = GPTConfig.n_heads
+    n_layers: int = GPTConfig.n_layers
+    model_steps: int = ModelTrainConfig.steps
+    model_batch: int = ModelTrainConfig.batch_size
+    hook: str = HarvestConfig.hook
     harvest_tokens: int = 800_000
     saes: tuple[DemoSAE, ...] = (RELU, BEST)  # the last is the run's main SAE (run/sae)
     sae_vectors: int = 800_000  # not yet tuned on the shipped model (issue 14 is open)
-    sae_batch: int = 1024
+    sae_batch: int = TrainConfig.batch_size
     eval_contexts: int | None = 1024  # validation contexts for loss recovered (None: the whole split of 2,056)
     dead_tokens: int = 500_000  # dead: latents silent over the last this many training vectors (train_summary.json)
     context_goal: ContextGoalConfig = field(default_factory=ContextGoalConfig)
@@ -133,6 +140,13 @@ SMOKE = replace(
     context_goal=QUICK.context_goal,
     analysis_tokens=4096,
 )
+
+
+def demo_config(quick: bool = False, train_model: bool = DemoConfig.train_model, device: str = DemoConfig.device):
+    """The configuration `monoscope demo` runs: the full demo, or with `quick` its sliver (QUICK when it trains the
+    subject model too, SMOKE on the shipped one)."""
+    base = (QUICK if train_model else SMOKE) if quick else DemoConfig()
+    return replace(base, train_model=train_model or base.train_model, device=device)
 
 
 def _timer(times: dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -18,13 +19,14 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def _atomic(path: Path, write) -> Path:
-    path = Path(path)
+@contextlib.contextmanager
+def _replacing(path: Path):
+    """A temporary name beside `path`; on a clean exit its file is synced and renamed onto `path`, else removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        write(tmp)
+        yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file gets the user's usual mode
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -33,7 +35,24 @@ def _atomic(path: Path, write) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _atomic(path: Path, write) -> Path:
+    path = Path(path)
+    with _replacing(path) as tmp:
+        write(tmp)
     return path
+
+
+@contextlib.contextmanager
+def open_atomic(path: Path | str, overwrite: bool = False, what: str = "output file"):
+    """A text file to stream into that appears at `path` only when the block finishes (an existing file is
+    refused unless `overwrite`)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise MonoscopeError(f"{what} {path} exists; pass --overwrite or choose another path")
+    with _replacing(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        yield fh
 
 
 def write_text(path: Path | str, text: str) -> Path:

@@ -1,4 +1,5 @@
-"""monoscope.io: JSON-lines logs survive a torn last append; torch checkpoints are fsynced, bad ones are one line."""
+"""monoscope.io: JSON-lines logs survive a torn last append; torch checkpoints are fsynced, bad ones are one line;
+streamed files appear only when complete."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from monoscope.errors import MonoscopeError
-from monoscope.io import load_torch, read_jsonl, save_torch, truncate_jsonl
+from monoscope.io import load_torch, open_atomic, read_jsonl, save_torch, truncate_jsonl
 
 
 def test_a_torn_last_line_is_dropped_and_a_corrupt_middle_line_named(tmp_path):
@@ -47,3 +48,20 @@ def test_torch_checkpoints_are_fsynced_before_their_name_and_bad_ones_are_one_li
     (tmp_path / "j.pt").write_text(json.dumps({"not": "torch"}))
     with pytest.raises(MonoscopeError, match="unreadable"):
         load_torch(tmp_path / "j.pt")
+
+
+def test_a_streamed_file_appears_only_when_complete_and_never_replaces_one_unasked(tmp_path):
+    out = tmp_path / "hits.jsonl"
+    with open_atomic(out) as fh:
+        fh.write("one\n")
+        assert not out.exists()
+    assert out.read_text() == "one\n"
+    with pytest.raises(MonoscopeError, match="exists; pass --overwrite"):
+        open_atomic(out).__enter__()
+    with pytest.raises(ValueError), open_atomic(out, overwrite=True) as fh:
+        fh.write("half")
+        raise ValueError
+    assert out.read_text() == "one\n" and sorted(p.name for p in tmp_path.iterdir()) == ["hits.jsonl"]
+    with open_atomic(out, overwrite=True) as fh:
+        fh.write("two\n")
+    assert out.read_text() == "two\n"

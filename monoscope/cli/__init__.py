@@ -8,7 +8,8 @@ import sys
 
 from monoscope.errors import MonoscopeError
 
-# One module per group of sub-commands; each defines register(subparsers).
+# One module per group of sub-commands; each names its COMMANDS and defines register(subparsers), which imports
+# the configs its flags' defaults are read from (monoscope.cli.options).
 COMMAND_MODULES = [
     "monoscope.cli.bench_sae",
     "monoscope.cli.circuits",
@@ -21,15 +22,22 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `argv`, only the module of the sub-command it names is registered (its
+    configs are imported, the others' are not), and none for a bare --version."""
     from monoscope import __version__
 
     p = argparse.ArgumentParser(prog="monoscope", description="Find the features a transformer computes with.")
     p.add_argument("--version", action="version", version=f"monoscope {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    modules = [importlib.import_module(name) for name in COMMAND_MODULES]
+    if argv is not None:
+        command = next((t for t in argv if not t.startswith("-")), None)
+        named = [m for m in modules if command in m.COMMANDS]
+        modules = named or ([] if command is None and "--version" in argv else modules)
+    for m in modules:
+        m.register(sub)
     return p
 
 
@@ -44,15 +52,9 @@ def check_flags(args: argparse.Namespace) -> None:
             resolve_dtype(device, args.model_dtype)
 
 
-def given(**flags):
-    """The flags the user gave (argparse default None): a config dataclass supplies the rest, so each default lives
-    once, in the dataclass."""
-    return {k: v for k, v in flags.items() if v is not None}
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         check_flags(args)
         rc = args.func(args)

@@ -4,25 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from monoscope.cli.options import option
+
+COMMANDS = ("bench-sae",)
+
 
 def register(sub) -> None:
+    from monoscope.evals.absorption import AbsorptionConfig
+    from monoscope.evals.bench import BenchConfig
+
     p = sub.add_parser(
         "bench-sae", help="SAE quality side by side: core metrics, absorption, sparse probing, stability"
     )
     p.add_argument("--sae", action="append", required=True, help="SAE or run folder; repeat for every SAE compared")
     p.add_argument("--out", required=True, help="folder for bench_sae.json and one PNG per metric")
     p.add_argument("--context", action="append", default=[], metavar="NAME=REGEX", help="extra probing task")
-    p.add_argument("--eval-contexts", type=int, default=64, help="validation contexts for the core metrics")
-    p.add_argument("--probe-contexts", type=int, default=256, help="validation contexts for sparse probing")
-    p.add_argument("--model", default=None, help="subject model folder (default: beside each SAE)")
-    p.add_argument("--data", default=None, help="data folder (default: beside each SAE)")
-    p.add_argument(
+    option(p, "--eval-contexts", of=BenchConfig, help="validation contexts for the core metrics")
+    option(p, "--probe-contexts", of=BenchConfig, help="validation contexts for sparse probing")
+    option(p, "--model", of=BenchConfig, type=str, help="subject model folder (beside each SAE by default)")
+    option(p, "--data", of=BenchConfig, type=str, help="data folder (beside each SAE by default)")
+    option(
+        p,
         "--min-probe-f1",
-        type=float,
-        default=0.6,
-        help="absorption: a letter takes part when its probe's test F1 exceeds this (SAEBench's 0.6)",
+        of=AbsorptionConfig,
+        help="absorption: a letter takes part when its probe's test F1 exceeds this (SAEBench's)",
     )
-    p.add_argument("--device", default="cpu")
+    option(p, "--device", of=BenchConfig)
     p.set_defaults(func=run)
 
 

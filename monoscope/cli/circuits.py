@@ -4,29 +4,35 @@ from __future__ import annotations
 
 import json
 
+from monoscope.cli.options import option
+
+COMMANDS = ("attribute", "eval-transcoders")
+
 
 def register(sub) -> None:
+    from monoscope.circuits.api import AttributeConfig, eval_transcoders
+
     p = sub.add_parser("attribute", help="attribution graph of a logit or a later feature on one prompt")
     p.add_argument("--prompt", required=True)
     p.add_argument("--target", required=True, help="a token ('Paris', '#ID') or a feature at a later layer, L:FEATURE")
     p.add_argument("--transcoders", nargs="+", required=True, help="one transcoder folder per MLP layer")
     p.add_argument("--model", required=True, help="model folder (with its tokenizer.json)")
     p.add_argument("--out", required=True, help="folder for graph.json and graph.html")
-    p.add_argument("--node-threshold", type=float, default=0.8, help="share of the target's influence kept")
-    p.add_argument("--edge-threshold", type=float, default=0.98)
-    p.add_argument("--no-check", action="store_true", help="skip checking the edges by intervention")
+    option(p, "--node-threshold", of=AttributeConfig, help="share of the target's influence kept")
+    option(p, "--edge-threshold", of=AttributeConfig)
+    option(p, "--no-check", of=AttributeConfig, field="check", help="skip checking the edges by intervention")
     p.add_argument(
         "--feature-pages", nargs="*", default=[], metavar="DASHBOARD", help="per layer, a dashboard to link nodes to"
     )
-    p.add_argument("--device", default="cpu")
+    option(p, "--device", of=AttributeConfig)
     p.set_defaults(func=cmd_attribute)
 
     p = sub.add_parser("eval-transcoders", help="FVU, L0, dead and loss recovered with every MLP replaced")
     p.add_argument("--transcoders", nargs="+", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True)
-    p.add_argument("--contexts", type=int, default=256)
-    p.add_argument("--device", default="cpu")
+    option(p, "--contexts", of=eval_transcoders)
+    option(p, "--device", of=eval_transcoders)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_eval_transcoders)
 
@@ -34,7 +40,7 @@ def register(sub) -> None:
 def cmd_attribute(a) -> int:
     from monoscope.circuits.api import AttributeConfig, attribute
 
-    cfg = AttributeConfig(a.node_threshold, a.edge_threshold, not a.no_check, device=a.device)
+    cfg = AttributeConfig(a.node_threshold, a.edge_threshold, a.check, device=a.device)
     rec = attribute(a.model, a.transcoders, a.prompt, a.target, a.out, cfg, dict(enumerate(a.feature_pages)))
     print(json.dumps({k: rec[k] for k in ("target", "unpruned", "pruned", "seconds")}))
     if "frozen_check" in rec:

@@ -5,27 +5,33 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from monoscope.cli.options import option
+
+COMMANDS = ("analyze", "dashboard", "serve")
+
 
 def register(sub) -> None:
+    from monoscope.dashboard.server import open_browser_state, serve
+    from monoscope.dashboard.static import write_dashboard
+    from monoscope.features.analysis import AnalysisConfig
+
     p = sub.add_parser(
         "analyze",
         help="one streaming pass: every feature's examples, histograms, logit effects, neighbours → SQLite store",
     )
     p.add_argument("--sae", required=True, help="SAE folder or run folder")
-    p.add_argument("--tokens", type=float, default=1e6, help="tokens to analyse")
+    option(p, "--tokens", of=AnalysisConfig, type=float, help="tokens to analyse")
     p.add_argument("--out", default=None, help="output folder (default RUN/analysis)")
-    p.add_argument("--split", default="train", choices=["train", "val"])
+    option(p, "--split", of=AnalysisConfig, choices=["train", "val"])
     p.add_argument("--model", default=None, help="model folder (default: beside the SAE)")
     p.add_argument("--data", default=None, help="data folder (default: beside the SAE)")
-    p.add_argument("--top-k", type=int, default=20, help="top examples per feature")
-    p.add_argument("--before", type=int, default=12, help="context tokens shown before the active token")
-    p.add_argument("--after", type=int, default=4, help="context tokens shown after it")
-    p.add_argument(
-        "--ablate-examples", type=int, default=3, help="top examples per feature with per-token ablation effects"
-    )
-    p.add_argument("--batch-contexts", type=int, default=32)
+    option(p, "--top-k", of=AnalysisConfig, help="top examples per feature")
+    option(p, "--before", of=AnalysisConfig, help="context tokens shown before the active token")
+    option(p, "--after", of=AnalysisConfig, help="context tokens shown after it")
+    option(p, "--ablate-examples", of=AnalysisConfig, help="top examples per feature with per-token ablation effects")
+    option(p, "--batch-contexts", of=AnalysisConfig)
     p.add_argument("--overwrite", action="store_true", help="replace a store made for another SAE or configuration")
-    p.add_argument("--device", default="cpu")
+    option(p, "--device", of=AnalysisConfig)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_analyze)
 
@@ -33,8 +39,12 @@ def register(sub) -> None:
     p.add_argument("--sae", required=True, help="SAE folder or run folder")
     p.add_argument("--out", required=True, help="output folder for index.html, feature.html, assets/ and data/")
     p.add_argument("--store", default=None, help="feature store (default RUN/analysis/features.db)")
-    p.add_argument(
-        "--features", default="all", help="which features to export: all, live (those that fired), or ids like 3,10-20"
+    option(
+        p,
+        "--features",
+        of=write_dashboard,
+        type=str,
+        help="which features to export: all (the default), live (those that fired), or ids like 3,10-20",
     )
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
@@ -43,8 +53,8 @@ def register(sub) -> None:
     p = sub.add_parser("serve", help="local feature browser: list, pages, search by token, live text → features")
     p.add_argument("--sae", required=True, help="SAE folder or run folder")
     p.add_argument("--store", default=None, help="feature store (default RUN/analysis/features.db)")
-    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
+    option(p, "--host", of=serve, help="interface to bind (this machine only by default)")
+    option(p, "--port", of=serve)
     p.add_argument(
         "--allow-host",
         action="append",
@@ -56,7 +66,7 @@ def register(sub) -> None:
     p.add_argument("--no-live", action="store_true", help="do not load the model (no live text page)")
     p.add_argument("--model", default=None, help="model folder for the live page (default: beside the SAE)")
     p.add_argument("--data", default=None, help="data folder (default: beside the SAE)")
-    p.add_argument("--device", default="cpu")
+    option(p, "--device", of=open_browser_state)
     p.set_defaults(func=cmd_serve)
 
 

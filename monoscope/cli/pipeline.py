@@ -5,30 +5,48 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
+from monoscope.cli.options import option
 
-def _common(p: argparse.ArgumentParser, out: bool = True) -> None:
+COMMANDS = ("data", "ship-model", "corpus", "train-model", "harvest", "train-sae", "eval", "demo")
+
+
+def _common(p: argparse.ArgumentParser, device_of, out: bool = True) -> None:
     if out:
         p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an output folder made with another configuration")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (fp32 on CPU)")
+    if device_of is not None:
+        option(p, "--device", of=device_of, help="cpu or cuda (fp32 on CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def register(sub) -> None:
+    from monoscope.activations.store import HarvestConfig
+    from monoscope.data.dataset import DataConfig
+    from monoscope.demo import DemoConfig
+    from monoscope.evals.metrics import EvalConfig
+    from monoscope.models.train import ModelTrainConfig
+    from monoscope.models.transformer import GPTConfig
+    from monoscope.sae.base import SAEConfig
+    from monoscope.sae.distributed import train_sae_distributed
+    from monoscope.sae.trainer import TrainConfig
+
     p = sub.add_parser("data", help="build a corpus, train a BPE tokenizer and pack token contexts")
-    p.add_argument("--corpus", default="builtin", help="'builtin', a folder, a glob of text files, or a .jsonl file")
-    p.add_argument("--text-field", default="text", help="JSONL field holding the text")
-    p.add_argument("--domain-field", default="domain", help="JSONL field holding a domain label (optional)")
-    p.add_argument("--vocab-size", type=int, default=4096)
-    p.add_argument("--n-ctx", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--tokenizer", default=None, help="reuse this tokenizer.json (e.g. a shipped model's) instead of training one"
+    option(p, "--corpus", of=DataConfig, help="'builtin', a folder, a glob of text files, or a .jsonl file")
+    option(p, "--text-field", of=DataConfig, help="JSONL field holding the text")
+    option(p, "--domain-field", of=DataConfig, help="JSONL field holding a domain label (optional)")
+    option(p, "--vocab-size", of=DataConfig)
+    option(p, "--n-ctx", of=DataConfig)
+    option(p, "--seed", of=DataConfig)
+    option(
+        p,
+        "--tokenizer",
+        of=DataConfig,
+        type=str,
+        help="reuse this tokenizer.json (e.g. a shipped model's) instead of training one",
     )
-    _common(p)
+    _common(p, None)
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("ship-model", help="copy a trained model folder into the package's shipped models")
@@ -45,31 +63,33 @@ def register(sub) -> None:
 
     p = sub.add_parser("train-model", help="train the built-in subject model (resumes if interrupted)")
     p.add_argument("--data", required=True, help="folder made by `monoscope data`")
-    p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--d-model", type=int, default=128)
-    p.add_argument("--d-mlp", type=int, default=512)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--steps", type=int, default=2400, help="optimizer steps of --batch-size contexts (the demo's 2400)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--seed", type=int, default=0)
-    _common(p)
+    option(p, "--layers", of=GPTConfig, field="n_layers")
+    option(p, "--d-model", of=GPTConfig)
+    option(p, "--d-mlp", of=GPTConfig)
+    option(p, "--heads", of=GPTConfig, field="n_heads")
+    option(p, "--steps", of=ModelTrainConfig, help="optimizer steps of --batch-size contexts")
+    option(p, "--batch-size", of=ModelTrainConfig)
+    option(p, "--lr", of=ModelTrainConfig)
+    option(p, "--seed", of=ModelTrainConfig)
+    _common(p, ModelTrainConfig)
     p.set_defaults(func=cmd_train_model)
 
     p = sub.add_parser("harvest", help="store a hook's activations in sharded files")
     p.add_argument("--model", required=True, help="model folder")
     p.add_argument("--data", required=True, help="folder made by `monoscope data`")
-    p.add_argument("--hook", default="blocks.0.mlp.hook_post", help="hook point name (TransformerLens style)")
-    p.add_argument(
+    option(p, "--hook", of=HarvestConfig, help="hook point name (TransformerLens style)")
+    option(
+        p,
         "--target-hook",
-        default=None,
+        of=HarvestConfig,
+        type=str,
         help="a second hook stored beside --hook in each row: both ends of a transcoder "
         "(--hook blocks.L.mlp.hook_in --target-hook blocks.L.hook_mlp_out)",
     )
-    p.add_argument("--split", default="train", choices=["train", "val"])
-    p.add_argument("--max-tokens", type=int, default=None)
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
-    p.add_argument("--shard-size", type=int, default=1 << 16)
+    option(p, "--split", of=HarvestConfig, choices=["train", "val"])
+    option(p, "--max-tokens", of=HarvestConfig, type=int)
+    option(p, "--dtype", of=HarvestConfig, choices=["float32", "float16"])
+    option(p, "--shard-size", of=HarvestConfig)
     p.add_argument(
         "--module-paths",
         default=None,
@@ -81,48 +101,54 @@ def register(sub) -> None:
     p.add_argument(
         "--module-path", default=None, help="read the output of this module (of a Hugging Face model) as the hook"
     )
-    p.add_argument(
+    option(
+        p,
         "--model-dtype",
-        default="float32",
+        of=HarvestConfig,
         help="forward precision: float32, or bfloat16/float16 autocast on CUDA (vectors are stored as --dtype)",
     )
-    _common(p)
+    _common(p, HarvestConfig)
     p.set_defaults(func=cmd_harvest)
 
     p = sub.add_parser("train-sae", help="train a sparse autoencoder on an activation store")
     p.add_argument("--acts", required=True, help="activation store folder made by `monoscope harvest`")
-    p.add_argument("--arch", default="relu", help="SAE architecture")
-    p.add_argument("--d-sae", type=int, default=1024)
-    p.add_argument("--k", type=int, default=None, help="active latents (TopK family)")
-    p.add_argument(
-        "--widths", default="", help="matryoshka: nested prefix widths, e.g. 64,256,1024 (default d_sae/64,/16,/4)"
+    option(p, "--arch", of=SAEConfig, field="architecture", help="SAE architecture")
+    option(p, "--d-sae", of=SAEConfig)
+    option(p, "--k", of=SAEConfig, type=int, help="active latents (TopK family)")
+    option(
+        p,
+        "--widths",
+        of=SAEConfig,
+        field="matryoshka_widths",
+        type=str,
+        help="matryoshka: nested prefix widths, e.g. 64,256,1024 (default d_sae/64,/16,/4)",
     )
-    p.add_argument(
+    option(
+        p,
         "--skip",
-        action="store_true",
+        of=SAEConfig,
         help="a store of both ends (harvest --target-hook) trains a transcoder; --skip adds its linear skip connection",
     )
-    p.add_argument("--l1", "--sparsity-coef", dest="sparsity_coef", type=float, default=3.3)
-    p.add_argument(
+    option(p, "--l1", "--sparsity-coef", of=TrainConfig, field="sparsity_coef")
+    option(
+        p,
         "--target-l0",
+        of=TrainConfig,
         type=float,
-        default=None,
         help="ReLU/JumpReLU/gated: L0 to reach, λ adapted every step from --l1 as its start (0 < L0 <= d_sae)",
     )
-    p.add_argument("--vectors", type=float, default=1e6, help="training vectors")
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument(
-        "--auxk-coef", type=float, default=None, help="AuxK weight on dead latents (TopK family; default 1/32)"
-    )
-    p.add_argument(
+    option(p, "--vectors", of=TrainConfig, field="total_vectors", type=float, help="training vectors")
+    option(p, "--batch-size", of=TrainConfig)
+    option(p, "--lr", of=TrainConfig)
+    option(p, "--auxk-coef", of=TrainConfig, help="AuxK weight on dead latents (TopK family)")
+    option(
+        p,
         "--dead-window",
-        type=int,
-        default=None,
-        help="vectors without a firing after which a latent counts as dead (AuxK, resampling; default 200000)",
+        of=TrainConfig,
+        help="vectors without a firing after which a latent counts as dead (AuxK, resampling)",
     )
-    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between atomic checkpoints")
-    p.add_argument("--seed", type=int, default=0)
+    option(p, "--checkpoint-every", of=TrainConfig, help="steps between atomic checkpoints")
+    option(p, "--seed", of=TrainConfig)
     p.add_argument(
         "--distributed",
         action="store_true",
@@ -130,8 +156,12 @@ def register(sub) -> None:
             "data-parallel over the ranks torchrun starts (gloo on CPU, NCCL on CUDA); --batch-size is the global batch"
         ),
     )
-    p.add_argument(
-        "--dist-timeout", type=float, default=120.0, help="seconds a rank waits for the others before giving up"
+    option(
+        p,
+        "--dist-timeout",
+        of=train_sae_distributed,
+        field="timeout_s",
+        help="seconds a rank waits for the others before giving up",
     )
     p.add_argument(
         "--sweep",
@@ -141,8 +171,12 @@ def register(sub) -> None:
     )
     p.add_argument("--model", default=None, help="sweep frontier: model folder (default: from the store's metadata)")
     p.add_argument("--data", default=None, help="sweep frontier: data folder (default: from the store's metadata)")
-    p.add_argument(
-        "--eval-contexts", type=int, default=256, help="sweep frontier and --bench: validation contexts per SAE"
+    option(
+        p,
+        "--eval-contexts",
+        of=EvalConfig,
+        field="n_contexts",
+        help="sweep frontier and --bench: validation contexts per SAE",
     )
     p.add_argument("--no-frontier", action="store_true", help="sweep: skip evaluating the SAEs")
     p.add_argument(
@@ -150,33 +184,34 @@ def register(sub) -> None:
         action="store_true",
         help="sweep: also run bench-sae (absorption, sparse probing, stability) on its SAEs, into OUT/bench",
     )
-    _common(p)
+    _common(p, TrainConfig)
     p.set_defaults(func=cmd_train_sae)
 
     p = sub.add_parser("eval", help="reconstruction and downstream metrics of an SAE")
     p.add_argument("--sae", required=True, help="SAE folder or run folder")
     p.add_argument("--model", default=None, help="model folder (default: beside the SAE)")
     p.add_argument("--data", default=None, help="data folder (default: beside the SAE)")
-    p.add_argument("--contexts", type=int, default=256)
+    option(p, "--contexts", of=EvalConfig, field="n_contexts")
     p.add_argument("--out", default=None, help="write eval.json and density.png here")
-    _common(p, out=False)
+    _common(p, EvalConfig, out=False)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demo", help="the whole pipeline on the built-in default, with a summary")
-    p.add_argument("--out", default="runs/demo")
+    option(p, "--out", default="runs/demo", help="run folder")
     p.add_argument(
         "--quick",
         action="store_true",
         help="the same stages on a sliver of the corpus with small SAEs, in under a minute (with --train-model: "
         "a tiny model trained from scratch, as the tests run it)",
     )
-    p.add_argument(
+    option(
+        p,
         "--train-model",
-        action="store_true",
+        of=DemoConfig,
         help="train the subject model from scratch (about 15 minutes on 2 cores) instead of using the shipped one",
     )
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--device", default="cpu")
+    option(p, "--device", of=DemoConfig)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
 
@@ -236,8 +271,8 @@ def cmd_train_model(a) -> int:
             n_ctx=ds.meta["n_ctx"],
             d_model=a.d_model,
             d_mlp=a.d_mlp,
-            n_heads=a.heads,
-            n_layers=a.layers,
+            n_heads=a.n_heads,
+            n_layers=a.n_layers,
         ),
         steps=a.steps,
         batch_size=a.batch_size,
@@ -256,21 +291,13 @@ def cmd_harvest(a) -> int:
     from monoscope.models import load_model
 
     ds = Dataset(a.data)
-    if getattr(a, "module_paths", None) or getattr(a, "module_path", None):
-        from monoscope.models.hf import HFModel
-
-        model = HFModel.load(a.model, device=a.device, dtype=a.model_dtype, arch=a.module_paths)
-        if a.module_path:
-            model.add_module_hook(a.module_path, a.module_path)
-            a.hook = a.module_path
-    else:
-        model = load_model(a.model, a.device, a.model_dtype)
+    model = load_model(a.model, a.device, a.model_dtype, module_paths=a.module_paths, module_hook=a.module_path)
     store = harvest(
         model,
         ds,
         a.out,
         HarvestConfig(
-            hook=a.hook,
+            hook=a.module_path or a.hook,
             target_hook=a.target_hook,
             split=a.split,
             max_tokens=a.max_tokens,
@@ -297,32 +324,32 @@ def cmd_train_sae(a) -> int:
     store = ActivationStore(a.acts)
     if getattr(a, "sweep", None):
         return _train_sweep(a, store)
-    extra = (("auxk_coef", a.auxk_coef), ("dead_window", a.dead_window), ("target_l0", a.target_l0))
-    extra = {k: v for k, v in extra if v is not None}
     cfg = TrainConfig(
         sae=SAEConfig(
-            a.arch,
+            a.architecture,
             store.widths[0],
             a.d_sae,
             k=a.k,
-            matryoshka_widths=a.widths,
+            matryoshka_widths=a.matryoshka_widths,
             d_out=store.widths[1] if store.target_hook else None,
             skip=a.skip,
         ),
-        total_vectors=int(a.vectors),
+        total_vectors=int(a.total_vectors),
         batch_size=a.batch_size,
         lr=a.lr,
         sparsity_coef=a.sparsity_coef,
+        auxk_coef=a.auxk_coef,
+        dead_window=a.dead_window,
+        target_l0=a.target_l0,
         checkpoint_every=a.checkpoint_every,
         seed=a.seed,
         device=a.device,
-        **extra,
     )
-    if getattr(a, "distributed", False):
+    if a.distributed:
         from monoscope.sae.distributed import train_sae_distributed
 
         if (
-            train_sae_distributed(store, a.out, cfg, a.overwrite, progress=not a.quiet, timeout_s=a.dist_timeout)
+            train_sae_distributed(store, a.out, cfg, a.overwrite, progress=not a.quiet, timeout_s=a.timeout_s)
             is not None
         ):
             print(Path(a.out, "train_summary.json").read_text().strip())
@@ -343,15 +370,15 @@ def _train_sweep(a, store) -> int:
         from monoscope.evals.frontier import run_frontier
 
         r = run_frontier(
-            a.out, a.model, a.data, EvalConfig(n_contexts=a.eval_contexts, device=a.device), progress=not a.quiet
+            a.out, a.model, a.data, EvalConfig(n_contexts=a.n_contexts, device=a.device), progress=not a.quiet
         )
         for row in r["rows"]:
             print(json.dumps({k: row[k] for k in ("name", "l0", "fvu", "loss_recovered", "dead_fraction")}))
         print(f"frontier: {Path(a.out) / 'frontier.png'}")
-    if getattr(a, "bench", False):
+    if a.bench:
         from monoscope.evals.bench import BenchConfig, bench_sweep
 
-        cfg = BenchConfig(eval_contexts=a.eval_contexts, model=a.model, data=a.data, device=a.device)
+        cfg = BenchConfig(eval_contexts=a.n_contexts, model=a.model, data=a.data, device=a.device)
         bench_sweep(a.out, cfg, progress=not a.quiet)
         print(f"bench-sae: {Path(a.out) / 'bench' / 'bench_sae.json'}")
     return 0
@@ -363,7 +390,7 @@ def cmd_eval(a) -> int:
     from monoscope.run_folder import load_run
 
     run = load_run(a.sae, a.model, a.data, a.device)
-    cfg = EvalConfig(n_contexts=a.contexts, device=a.device)
+    cfg = EvalConfig(n_contexts=a.n_contexts, device=a.device)
     if a.out:
         r = run_eval(run.model, run.sae, run.dataset, Path(a.out), cfg, a.overwrite, progress=not a.quiet)
     else:
@@ -382,12 +409,9 @@ def cmd_eval(a) -> int:
 
 
 def cmd_demo(a) -> int:
-    from monoscope.demo import QUICK, SMOKE, DemoConfig, format_summary, run_demo
+    from monoscope.demo import demo_config, format_summary, run_demo
 
-    cfg = replace((QUICK if a.train_model else SMOKE) if a.quick else DemoConfig(), device=a.device)
-    if a.train_model:
-        cfg.train_model = True
-    s = run_demo(a.out, cfg, a.overwrite, progress=not a.quiet)
+    s = run_demo(a.out, demo_config(a.quick, a.train_model, a.device), a.overwrite, progress=not a.quiet)
     print()
     print(format_summary(s), end="")
     print(f"\nsummary: {Path(a.out) / 'summary.json'}   plots: {', '.join(s['plots'])}")

@@ -5,24 +5,31 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from monoscope.cli.options import option
+
+COMMANDS = ("data-hf", "train-online")
+
 
 def register(sub) -> None:
+    from monoscope.activations.online import OnlineConfig
+    from monoscope.data.hf import HFDataConfig
+    from monoscope.sae.base import SAEConfig
+    from monoscope.sae.trainer import TrainConfig
+
     p = sub.add_parser("data-hf", help="tokenise a local or hub dataset with a Hugging Face model's tokenizer")
     p.add_argument(
         "--source", required=True, help="file, folder or glob (json/jsonl/csv/parquet/txt), or a hub dataset name"
     )
     p.add_argument("--tokenizer", required=True, help="model folder (or hub id) whose tokenizer the subject model uses")
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--domain-column", default="", help="optional column with a label per document")
-    p.add_argument("--split", default="train", help="split of a hub dataset")
-    p.add_argument("--subset", default="", help="configuration of a hub dataset")
-    p.add_argument("--n-ctx", type=int, default=128, help="context size (recorded as the SAE's context_size)")
-    p.add_argument(
-        "--no-prepend-bos", dest="prepend_bos", action="store_false", help="do not start each context with BOS"
-    )
-    p.add_argument("--max-tokens", type=int, default=0, help="stop after this many training tokens (0 = all)")
-    p.add_argument("--val-fraction", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
+    option(p, "--text-column", of=HFDataConfig)
+    option(p, "--domain-column", of=HFDataConfig, help="optional column with a label per document")
+    option(p, "--split", of=HFDataConfig, help="split of a hub dataset")
+    option(p, "--subset", of=HFDataConfig, help="configuration of a hub dataset")
+    option(p, "--n-ctx", of=HFDataConfig, help="context size (recorded as the SAE's context_size)")
+    option(p, "--no-prepend-bos", of=HFDataConfig, field="prepend_bos", help="do not start each context with BOS")
+    option(p, "--max-tokens", of=HFDataConfig, help="stop after this many training tokens (0 = all)")
+    option(p, "--val-fraction", of=HFDataConfig)
+    option(p, "--seed", of=HFDataConfig)
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
@@ -35,18 +42,25 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, help="data folder (monoscope data or data-hf)")
     p.add_argument("--hook", action="append", required=True, help="hook point; repeat for several SAEs")
     p.add_argument("--out", required=True, help="folder; one sub-folder per hook")
-    p.add_argument("--arch", default="relu")
-    p.add_argument("--d-sae", type=int, default=2048)
-    p.add_argument("--k", type=int, default=None)
-    p.add_argument("--l1", "--sparsity-coef", dest="sparsity_coef", type=float, default=5.0)
-    p.add_argument("--vectors", type=float, default=1e6)
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--batch-contexts", type=int, default=32)
-    p.add_argument("--buffer", type=int, default=1 << 16, help="mixing buffer, in vectors per hook")
-    p.add_argument("--model-dtype", default="float32", help="forward precision: float32, or bfloat16/float16 on CUDA")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    option(p, "--arch", of=SAEConfig, field="architecture")
+    option(p, "--d-sae", of=SAEConfig)
+    option(p, "--k", of=SAEConfig, type=int)
+    option(p, "--l1", "--sparsity-coef", of=TrainConfig, field="sparsity_coef")
+    option(p, "--vectors", of=TrainConfig, field="total_vectors", type=float)
+    option(p, "--batch-size", of=TrainConfig)
+    option(p, "--lr", of=TrainConfig)
+    option(p, "--batch-contexts", of=OnlineConfig)
+    option(p, "--buffer", of=OnlineConfig, field="buffer_vectors", help="mixing buffer, in vectors per hook")
+    option(
+        p,
+        "--model-dtype",
+        of=OnlineConfig,
+        field="dtype",
+        dest="model_dtype",
+        help="forward precision: float32, or bfloat16/float16 on CUDA",
+    )
+    option(p, "--seed", of=TrainConfig)
+    option(p, "--device", of=OnlineConfig)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train_online)
@@ -101,7 +115,11 @@ def cmd_train_online(a) -> int:
         model,
         ds,
         OnlineConfig(
-            hooks=a.hook, batch_contexts=a.batch_contexts, buffer_vectors=a.buffer, device=a.device, dtype=a.model_dtype
+            hooks=a.hook,
+            batch_contexts=a.batch_contexts,
+            buffer_vectors=a.buffer_vectors,
+            device=a.device,
+            dtype=a.model_dtype,
         ),
         model_name=getattr(model.cfg, "model_name", str(a.model)),
         model_path=str(Path(a.model).resolve()),
@@ -111,8 +129,8 @@ def cmd_train_online(a) -> int:
             h,
             Path(a.out) / h,
             TrainConfig(
-                sae=SAEConfig(a.arch, src.d_in(h), a.d_sae, k=a.k),
-                total_vectors=int(a.vectors),
+                sae=SAEConfig(a.architecture, src.d_in(h), a.d_sae, k=a.k),
+                total_vectors=int(a.total_vectors),
                 batch_size=a.batch_size,
                 lr=a.lr,
                 sparsity_coef=a.sparsity_coef,

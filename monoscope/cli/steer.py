@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-from pathlib import Path
+
+from monoscope.cli.options import option
+
+COMMANDS = ("steer", "effects", "monitor", "design", "domain-features")
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
+    from monoscope.run_folder import load_run
+
     p.add_argument("--sae", required=True, help="SAE folder or run folder")
     p.add_argument("--model", default=None, help="model folder (default: beside the SAE)")
     p.add_argument("--data", default=None, help="data folder (default: beside the SAE)")
-    p.add_argument("--device", default="cpu")
+    option(p, "--device", of=load_run)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def register(sub) -> None:
+    from monoscope.steer import api
+    from monoscope.steer.design import DesignConfig
+    from monoscope.steer.domains import find_domain_features
+    from monoscope.steer.generate import SampleConfig
+    from monoscope.steer.monitor import MonitorConfig
+
     p = sub.add_parser("steer", help="steered generation: baseline and steered continuations side by side")
     _run_args(p)
     p.add_argument("--feature", required=True, help="feature index, or several: 12,40")
@@ -26,7 +36,8 @@ def register(sub) -> None:
     g.add_argument("--scale", type=float, help="multiply the activation by this factor")
     g.add_argument("--ablate", action="store_true", help="zero the feature")
     g.add_argument("--add", type=float, metavar="STRENGTH", help="add the unit decoder direction times STRENGTH")
-    p.add_argument(
+    option(
+        p,
         "--positions",
         default="all",
         help="'all' (BOS excepted) or comma-separated positions; negative counts from the end",
@@ -34,19 +45,20 @@ def register(sub) -> None:
     p.add_argument(
         "--no-error-term", action="store_true", help="splice the bare reconstruction (default keeps x - SAE(x))"
     )
-    p.add_argument(
+    option(
+        p,
         "--max-act",
+        of=api.steered_generation,
         type=float,
-        default=None,
         help="max activation for '10x' clamps (default: the run's feature store, analysis/features.db, for this SAE; "
         "without one, measured on --max-act-contexts validation contexts)",
     )
-    p.add_argument("--max-act-contexts", type=int, default=256)
+    option(p, "--max-act-contexts", of=api.steered_generation)
     p.add_argument("--prompt", required=True)
-    p.add_argument("--max-new-tokens", type=int, default=24)
-    p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
-    p.add_argument("--top-k", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
+    option(p, "--max-new-tokens", of=SampleConfig)
+    option(p, "--temperature", of=SampleConfig, help="0 = greedy")
+    option(p, "--top-k", of=SampleConfig, help="0 = the whole vocabulary")
+    option(p, "--seed", of=SampleConfig)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_steer)
 
@@ -54,27 +66,32 @@ def register(sub) -> None:
     _run_args(p)
     p.add_argument("--feature", type=int, required=True)
     p.add_argument("--text", required=True)
-    p.add_argument(
-        "--position", type=int, default=None, help="position for the contributions (default: where the feature peaks)"
+    option(
+        p,
+        "--position",
+        of=api.effects,
+        type=int,
+        help="position for the contributions (default: where the feature peaks)",
     )
-    p.add_argument("--top", type=int, default=10)
+    option(p, "--top", of=api.effects, help="tokens listed as promoted and as suppressed")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_effects)
 
     p = sub.add_parser("monitor", help="stream text or JSONL files and report where features fire (JSON lines)")
     _run_args(p)
     p.add_argument("--features", required=True, help="comma-separated feature indices")
-    p.add_argument("--threshold", type=float, default=0.0, help="report activations above this")
+    option(p, "--threshold", of=MonitorConfig, help="report activations above this")
     p.add_argument("files", nargs="+", metavar="FILE", help="text files (one document each) or .jsonl files")
-    p.add_argument("--text-field", default="text", help="JSONL field holding the text")
-    p.add_argument(
+    option(p, "--text-field", of=MonitorConfig, help="JSONL field holding the text")
+    option(
+        p,
         "--on-error",
+        of=MonitorConfig,
         choices=["stop", "skip"],
-        default="stop",
         help="at a bad file or line: stop, or report it and go on",
     )
-    p.add_argument("--context", type=int, default=8, help="tokens of context on each side of a hit")
-    p.add_argument("--batch-contexts", type=int, default=32)
+    option(p, "--context", of=MonitorConfig, field="context_tokens", help="tokens of context on each side of a hit")
+    option(p, "--batch-contexts", of=MonitorConfig)
     p.add_argument("--out", default=None, help="write the JSON lines here instead of stdout")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_monitor)
@@ -82,28 +99,23 @@ def register(sub) -> None:
     p = sub.add_parser("design", help="search for token sequences that maximally activate a feature (GCG-style)")
     _run_args(p)
     p.add_argument("--feature", type=int, required=True)
-    p.add_argument("--length", type=int, default=12)
-    p.add_argument("--steps", type=int, default=80)
-    p.add_argument("--candidates", type=int, default=256)
-    p.add_argument("--top-k", type=int, default=64)
-    p.add_argument("--beam", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
+    for flag in ("--length", "--steps", "--candidates", "--top-k", "--beam", "--seed"):
+        option(p, flag, of=DesignConfig)
+    option(
+        p,
         "--init",
+        of=api.design,
         choices=["random", "corpus"],
-        default="random",
         help="start from random tokens or the best corpus example",
     )
-    p.add_argument(
-        "--corpus-contexts", type=int, default=256, help="validation contexts searched for the best corpus example"
-    )
+    option(p, "--corpus-contexts", of=api.design, help="validation contexts searched for the best corpus example")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_design)
 
     p = sub.add_parser("domain-features", help="for each domain label, the feature that best separates its tokens")
     _run_args(p)
-    p.add_argument("--split", default="val", choices=["train", "val"])
-    p.add_argument("--contexts", type=int, default=512)
+    option(p, "--split", of=find_domain_features, choices=["train", "val"], help="which split's tokens are compared")
+    option(p, "--contexts", of=find_domain_features, field="n_contexts")
     p.set_defaults(func=cmd_domain_features)
 
 
@@ -179,40 +191,19 @@ def cmd_effects(a) -> int:
 
 
 def cmd_monitor(a) -> int:
-    from monoscope.errors import MonoscopeError
+    from monoscope.steer.api import monitor
     from monoscope.steer.edits import parse_features
-    from monoscope.steer.monitor import MonitorConfig, monitor_files
+    from monoscope.steer.monitor import MonitorConfig
 
     cfg = MonitorConfig(
         features=parse_features(a.features),
         threshold=a.threshold,
         text_field=a.text_field,
         on_error=a.on_error,
-        context_tokens=a.context,
+        context_tokens=a.context_tokens,
         batch_contexts=a.batch_contexts,
     )
-    if a.out and Path(a.out).exists() and not a.overwrite:
-        raise MonoscopeError(f"{a.out} exists; pass --overwrite or choose another --out")
-    run = _load(a)
-    with contextlib.ExitStack() as stack:
-        if a.out:
-            out = stack.enter_context(open(Path(a.out).with_name(Path(a.out).name + ".tmp"), "w", encoding="utf-8"))
-        else:
-            out = sys.stdout
-        summary = monitor_files(
-            run.model,
-            run.sae,
-            run.dataset.tokenizer,
-            run.dataset.bos_id,
-            a.files,
-            cfg,
-            lambda h: out.write(json.dumps(h, ensure_ascii=False) + "\n"),
-            run.hook,
-            run.dataset.positions,
-        )
-        out.write(json.dumps({"summary": summary}, ensure_ascii=False) + "\n")
-    if a.out:
-        Path(out.name).replace(a.out)
+    summary = monitor(_load(a), a.files, cfg, a.out, a.overwrite)
     for msg in summary["bad_inputs"]:
         print(f"monoscope: skipped {msg}", file=sys.stderr)
     return 0
@@ -243,7 +234,7 @@ def cmd_domain_features(a) -> int:
     from monoscope.steer.domains import find_domain_features
 
     run = _load(a)
-    fs = find_domain_features(run.model, run.sae, run.hook, run.dataset, a.split, a.contexts, progress=not a.quiet)
+    fs = find_domain_features(run.model, run.sae, run.hook, run.dataset, a.split, a.n_contexts, progress=not a.quiet)
     for f in fs.values():
         print(
             json.dumps(

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 
+from monoscope.cli.options import option
+
 EXPERIMENT_HELP = "geometry, importance, phase, dimensionality, jl, compressed-sensing or recovery"
 
 
+COMMANDS = ("toy",)
+
+
 def register(sub) -> None:
+    from monoscope.toy.runner import run_experiment
+
     p = sub.add_parser(
         "toy",
         help="toy experiments on superposition (no language model needed)",
@@ -28,7 +35,7 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--seeds", type=int, default=None, help="models per grid cell; the best is kept")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (small tensors: 1 is usually fastest)")
+    option(p, "--threads", of=run_experiment, help="torch threads (small tensors: 1 is usually fastest)")
     p.add_argument("--overwrite", action="store_true", help="replace an output folder made with another configuration")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_toy)

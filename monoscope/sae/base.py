@@ -57,7 +57,8 @@ class SAEConfig:
 
     architecture: str = "relu"
     d_in: int = 512
-    d_sae: int = 4096
+    # 2,048 latents (4x the shipped model's MLP): the demo's measured ReLU recipe (README, demo table)
+    d_sae: int = 2048
     k: int | None = None  # active latents for the TopK family
     jumprelu_bandwidth: float = 0.001
     jumprelu_init_threshold: float = 0.001

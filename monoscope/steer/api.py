@@ -145,3 +145,31 @@ def design(
     }
     r["designed_minus_corpus"] = best - ex.activation
     return r
+
+
+def monitor(run, files: Sequence, cfg, out=None, overwrite: bool = False) -> dict:
+    """Stream `files` through the run's model and SAE, writing one JSON line per hit and a last summary line to
+    `out` (atomically: the file appears once complete) or to stdout; returns the summary."""
+    import contextlib
+    import json
+    import sys
+
+    from monoscope.io import open_atomic
+    from monoscope.steer.monitor import monitor_files
+
+    _need_data(run)
+    with contextlib.ExitStack() as stack:
+        fh = stack.enter_context(open_atomic(out, overwrite, "--out")) if out else sys.stdout
+        summary = monitor_files(
+            run.model,
+            run.sae,
+            run.dataset.tokenizer,
+            run.dataset.bos_id,
+            files,
+            cfg,
+            lambda h: fh.write(json.dumps(h, ensure_ascii=False) + "\n"),
+            run.hook,
+            run.dataset.positions,
+        )
+        fh.write(json.dumps({"summary": summary}, ensure_ascii=False) + "\n")
+    return summary

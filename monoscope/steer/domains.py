@@ -122,12 +122,13 @@ def find_domain_features(
     sae,
     hook: str,
     dataset,
-    split: str = "train",
+    split: str = "val",
     n_contexts: int = 2000,
     batch_contexts: int = 32,
     progress: bool = False,
 ) -> dict[str, DomainFeature]:
-    """For every domain label of the dataset, the feature with the largest Cohen's d (in-domain vs other tokens)."""
+    """For every domain label of the dataset, the feature with the largest Cohen's d (in-domain vs other tokens),
+    by default on held-out tokens."""
     from monoscope.steer.scan import domain_separation
 
     s = dataset.split(split)

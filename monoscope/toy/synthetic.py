@@ -65,6 +65,16 @@ class SyntheticConfig:
                 f"a hierarchy with {self.children} children per parent needs n_true >= {self.children + 1}, "
                 f"got {self.n_true}"
             )
+        if self.firing_probabilities().max() > 1:  # checked with the settings: before any work is done
+            raise MonoscopeError(
+                f"mean_active={self.mean_active} with power={self.power} makes the commonest of n_true={self.n_true} "
+                "features fire with probability > 1"
+            )
+
+    def firing_probabilities(self) -> torch.Tensor:
+        """p_i ∝ (i+1)^-power, summing to mean_active (float64)."""
+        w = torch.arange(1, self.n_true + 1, dtype=torch.float64) ** -self.power
+        return w / w.sum() * self.mean_active
 
 
 class SyntheticFeatures:
@@ -73,13 +83,7 @@ class SyntheticFeatures:
         g = torch.Generator().manual_seed(cfg.seed)
         D = torch.randn(cfg.n_true, cfg.d, generator=g)
         self.directions = D / D.norm(dim=1, keepdim=True)
-        w = torch.arange(1, cfg.n_true + 1, dtype=torch.float64) ** -cfg.power
-        p = w / w.sum() * cfg.mean_active
-        if p.max() > 1:
-            raise MonoscopeError(
-                f"mean_active={cfg.mean_active} with power={cfg.power} "
-                "makes the commonest feature fire with probability > 1"
-            )
+        p = cfg.firing_probabilities()
         self.prob = p.float()
         # parent[i]: the feature that must fire for feature i to fire (-1: none). Parents are the commonest
         # features, so a child's marginal rate p_i <= its parent's and its conditional rate is p_i / p_parent.

@@ -73,6 +73,16 @@ def test_unknown_hook_lists_valid_ones(tiny_run, tmp_path, capsys):
     assert rc == 2 and "blocks.0.mlp.hook_post" in capsys.readouterr().err
 
 
+def test_module_paths_on_a_monoscope_gpt_are_refused_in_one_line(tiny_run, tmp_path, capsys):
+    out, _ = tiny_run
+    base = ["harvest", "--model", str(out / "model"), "--data", str(out / "data"), "--out", str(tmp_path / "acts")]
+    for extra in (["--module-path", "ln_final"], ["--module-paths", "layers=blocks"]):
+        assert main(base + extra + ["--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "is a monoscope GPT" in err and "blocks.0.mlp.hook_post" in err and err.count("\n") == 1
+    assert not (tmp_path / "acts").exists()
+
+
 def test_missing_and_corrupt_run_folders(tiny_run, tmp_path, capsys):
     out, _ = tiny_run
     assert main(["eval", "--sae", str(tmp_path / "nowhere")]) == 2

@@ -111,8 +111,7 @@ def test_bad_folders_and_unmapped_architecture(folders, tmp_path):
 
 
 def test_module_hook_by_path(folders):
-    m = load_model(folders["gpt2"])
-    m.add_module_hook("ln_f", "ln_f")
+    m = load_model(folders["gpt2"], module_hook="ln_f")  # harvest --module-path ln_f
     toks = torch.randint(0, m.cfg.vocab_size, (1, 8))
     _, c = m.run_with_cache(toks, names=["ln_f"])
     ref = m.hf(input_ids=toks, output_hidden_states=True).hidden_states[-1]

@@ -55,6 +55,9 @@ def test_bad_suite_inputs_fail_in_one_line():
         RecoveryConfig(d=4000, dists=("N4x",))
     with pytest.raises(MonoscopeError, match="must be >= 2"):
         Distribution("tiny", 0.01, 1.0).build(4)
+    # N = 64 features on a power law of exponent 1.1 cannot fire 4 on average: refused with the sizes, before work
+    with pytest.raises(MonoscopeError, match="'power1.1' at d=8 .*commonest of n_true=64 features fire with prob"):
+        RecoveryConfig(d=8, dists=("power1.1",))
 
 
 def test_hierarchy_children_fire_only_with_their_parent():
