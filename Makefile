@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 
-.PHONY: demo test bench install dev browser clean peers-saebench saebench-reference
+.PHONY: demo test bench bench-gpu install dev browser clean peers-saebench saebench-reference
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ demo: $(VENV)/.installed
 DEVICE ?= cpu
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/run_all.py --device $(DEVICE)
+
+# Every --device path (train-model, harvest fp32/bf16, train-sae per architecture, train-online, DDP, analyze, steer,
+# serve's live view) on one device, then SAE training throughput vs SAELens there (GPU_DEVICE=cpu runs it on CPU).
+GPU_DEVICE ?= cuda
+bench-gpu: $(VENV)/.installed-dev
+	PYTHON=$(BIN)/python bash bench/gpu.sh --device $(GPU_DEVICE)
 
 test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check .

@@ -40,7 +40,6 @@ def plain_pass(run, tokens: torch.Tensor, batch: int, device: str) -> float:
 def main() -> None:
     ap = common.parser(__doc__)
     ap.add_argument("--tokens", type=int, default=100_000)
-    ap.add_argument("--out", default=None, help="keep the store here (default: a temporary folder)")
     a = ap.parse_args()
     common.check_device(a.device)
     run = common.open_run(a.run, a.device)
@@ -53,8 +52,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_analyze_"))
     try:
         plain = plain_pass(run, tokens, cfg.batch_contexts, a.device)
-        out = Path(a.out) if a.out else tmp / "analysis"
-        s = analyze(run, out, cfg, overwrite=True, progress=False)
+        s = analyze(run, tmp / "analysis", cfg, overwrite=True, progress=False)
         plain = min(plain, plain_pass(run, tokens, cfg.batch_contexts, a.device))  # shared machine: the better
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

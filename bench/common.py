@@ -9,7 +9,10 @@ Every figure is printed as one JSON line and appended to `bench/results.jsonl`
 with the git commit, the date, the device and the thread count, so a result
 can always be traced back to the code and machine that produced it.
 `--quick` shrinks each bench to the tiny demo configuration (the test that
-keeps every bench running uses it; its figures mean nothing).
+keeps every bench running uses it; its figures mean nothing). What a bench keeps
+besides its figures (plots, figures.json) goes to `--out` (bench/out/<bench>);
+its scratch files go to a temporary folder (TMPDIR), so a bench run writes
+nothing else into the checkout.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.jsonl"
+OUT = ROOT / "bench" / "out"
 DEMO = "runs/demo"
 _FIXED = ("bench", "figure", "value", "unit", "peer", "peer_value", "ratio")
 
 
-def parser(doc: str | None, run: bool = True) -> argparse.ArgumentParser:
-    """The flags every bench takes: --run (default runs/demo), --device, --quick, --results."""
+def parser(doc: str | None, run: bool = True, out: Path | None = None) -> argparse.ArgumentParser:
+    """The flags every bench takes: --run (default runs/demo), --device, --quick, --results, --out
+    (default bench/out/<this bench>; run_all passes each bench its own folder under its own --out)."""
     first = (doc or "").strip().splitlines()[0] if doc else None
     ap = argparse.ArgumentParser(description=first, formatter_class=argparse.RawDescriptionHelpFormatter)
     if run:
@@ -38,7 +43,16 @@ def parser(doc: str | None, run: bool = True) -> argparse.ArgumentParser:
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for the test that keeps every bench running")
     ap.add_argument("--results", default=str(RESULTS), help="JSON-lines file the figures are appended to")
+    out = out or OUT / Path(sys.argv[0]).stem
+    ap.add_argument("--out", default=str(out), help=f"folder for the files a bench keeps (default {_rel(out)})")
     return ap
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(p.relative_to(ROOT))
+    except ValueError:
+        return str(p)
 
 
 def fail(msg: str) -> None:
@@ -108,7 +122,7 @@ def live_features(sae_folder: str | Path, n: int) -> list[int]:
     return sorted(int(i) for i in order[mid : mid + n])
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     try:
         sha = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True
@@ -145,7 +159,7 @@ class Recorder:
 
         self.bench, self.results = bench, Path(args.results)
         self.stamp = {
-            "commit": _git_commit(),
+            "commit": git_commit(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "device": device_name(getattr(args, "device", "cpu")),
             "threads": torch.get_num_threads(),
@@ -188,7 +202,7 @@ def _round(v):
     if v is None or isinstance(v, int):
         return v
     v = float(v)
-    return round(v, 4) if abs(v) < 100 else round(v, 1)
+    return float(f"{v:.4g}") if abs(v) < 100 else round(v, 1)  # 4 significant digits: a 1e-7 error is not 0
 
 
 def table(records: list[dict]) -> str:

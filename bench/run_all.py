@@ -6,7 +6,9 @@ bench/results.jsonl, and prints them as JSON lines; this prints them again as
 one table at the end, with each bench's wall time. A bench that fails is named
 at the end and makes the exit status 1; the others still run.
 
-    python bench/run_all.py [--run runs/demo] [--device cpu] [--only harvest,serve] [--quick]
+    python bench/run_all.py [--run runs/demo] [--device cpu] [--only harvest,serve] [--quick] [--out bench/out]
+
+Each bench keeps its files in OUT/<bench>.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def takes_run(name: str) -> bool:
 
 
 def main() -> int:
-    ap = common.parser(__doc__)
+    ap = common.parser(__doc__, out=common.OUT)
     ap.add_argument("--only", default=None, help=f"comma-separated subset of {', '.join(benches())}")
     a = ap.parse_args()
     common.check_device(a.device)
@@ -49,6 +51,7 @@ def main() -> int:
     t_all = time.time()
     for name in names:
         cmd = [sys.executable, str(HERE / f"{name}.py"), "--device", a.device, "--results", a.results]
+        cmd += ["--out", str(Path(a.out) / name)]
         if takes_run(name):
             cmd += ["--run", a.run]
         if a.quick:

@@ -28,7 +28,6 @@ import torch
 
 def main() -> None:
     ap = common.parser(__doc__)
-    ap.add_argument("--out", default=str(common.ROOT / "bench" / "out" / "steer"))
     ap.add_argument("--domains", default=None, help="comma-separated (default: every judged domain of the corpus)")
     ap.add_argument("--features", default=None, help="skip the search: domain=feature,...")
     ap.add_argument("--search-contexts", type=int, default=800, help="train contexts used to find domain features")

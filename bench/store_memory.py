@@ -53,7 +53,7 @@ def write(folder: Path, n: int, d_in: int, dtype: str, shard_size: int) -> float
     return time.time() - t0
 
 
-def train(folder: Path, vectors: int, d_sae: int, batch: int) -> None:
+def train(folder: Path, vectors: int, d_sae: int, batch: int, device: str) -> None:
     """Child process: train from the store, report peak RSS."""
     from monoscope.activations import ActivationStore
     from monoscope.sae import SAEConfig, TrainConfig, train_sae
@@ -66,6 +66,7 @@ def train(folder: Path, vectors: int, d_sae: int, batch: int) -> None:
         batch_size=batch,
         checkpoint_every=0,
         resample_samples=8192,
+        device=device,
     )
     train_sae(store, folder.parent / (folder.name + "_sae"), cfg, overwrite=True, progress=False)
     print(
@@ -95,12 +96,13 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    common.check_device(a.device)
     made = a.folder is None
     folder = Path(a.folder) if a.folder else Path(tempfile.mkdtemp(prefix="bench_store_")) / "store"
     if a.quick and not a.child:
         a.vectors, a.train_vectors, a.shard_size, a.batch_size = 2e5, 1e5, 1 << 15, 1024
     if a.child:
-        return train(folder, int(a.train_vectors), a.d_sae, a.batch_size)
+        return train(folder, int(a.train_vectors), a.d_sae, a.batch_size, a.device)
     if folder.exists() and any(folder.iterdir()) and not (folder / "meta.json").exists():
         common.fail(f"{folder} exists and is not an activation store; pass another --folder")
     sae_out = folder.parent / (folder.name + "_sae")
@@ -125,6 +127,8 @@ def main() -> None:
                 str(a.d_sae),
                 "--batch-size",
                 str(a.batch_size),
+                "--device",
+                a.device,
             ],
             capture_output=True,
             text=True,

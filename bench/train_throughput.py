@@ -13,7 +13,8 @@ E||x|| = sqrt(d_in)), else Gaussian vectors.
 
     python bench/train_throughput.py [--run runs/demo] [--device cpu|cuda] [--cases relu_4096,topk_16384,topk_65536]
 
-With --device cuda the default cases are GPU_CASES (d_in 2,304: TopK 65,536 latents k 64, ReLU 16,384).
+With --device cuda the default cases are GPU_CASES (d_in 2,304: TopK 65,536 latents k 64 at batches 8,192 and
+16,384, ReLU 16,384).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ CASES = {
 GPU_CASES = {
     "relu_16384_d2304": dict(arch="relu", d_in=2304, d_sae=16384, batch=8192, k=None),
     "topk_65536_d2304": dict(arch="topk", d_in=2304, d_sae=65536, batch=8192, k=64),
+    "topk_65536_d2304_b16384": dict(arch="topk", d_in=2304, d_sae=65536, batch=16384, k=64),
 }
 QUICK = {
     "relu_256": dict(arch="relu", d_in=64, d_sae=256, batch=256, k=None),
