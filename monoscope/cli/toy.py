@@ -43,6 +43,7 @@ def register(sub) -> None:
 
 def cmd_toy(a) -> int:
     from monoscope.toy import run_experiment
+    from monoscope.toy.runner import toy_folder
 
     keys = (
         "n_features",
@@ -67,7 +68,7 @@ def cmd_toy(a) -> int:
         threads=a.threads,
         **{k: getattr(a, k) for k in keys},
     )
-    out = a.out or f"runs/toy/{a.experiment}"
+    out = toy_folder(a.experiment, a.out)
     print(
         json.dumps(
             {

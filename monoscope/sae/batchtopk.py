@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from monoscope.sae.base import SAE, SAEConfig, SAELoss, register
+from monoscope.sae.kernels import Ragged, batch_topk_encode, ragged_decode
 
 
 @register("batchtopk")
@@ -34,6 +35,7 @@ class BatchTopKSAE(SAE):
         return torch.zeros_like(flat).scatter(0, i, v).reshape(pre.shape)
 
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
+        """Dense activations, for encode() outside the training step (which runs on the ragged kernels)."""
         if self.training or self.threshold < 0:
             return self._batch_topk(pre.reshape(-1, self.d_sae)).reshape(pre.shape)
         return pre * (pre > self.threshold)
@@ -44,29 +46,27 @@ class BatchTopKSAE(SAE):
         pre = self.pre_subset(x, feats)
         return pre * (pre > self.threshold)
 
-    def reconstruction_loss(
-        self, f: torch.Tensor, y: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+    def reconstruction_loss(self, f: Ragged, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         """(loss, MSE, x_hat, extra logs) from the kept activations; Matryoshka adds the losses of the dictionary's
         prefixes."""
-        x_hat = self.decode(f)
+        x_hat = ragged_decode(f, self.W_dec) + self.b_dec
         mse = self.mse(x_hat, y)
         return mse, mse, x_hat, {}
 
     def loss(self, x, sparsity_coef: float = 0.0, dead_mask=None, aux_coef: float = 0.0, target=None) -> SAELoss:
         y = x if target is None else target
-        pre = self.encode_pre(x)
-        f = self._batch_topk(pre)
+        f = batch_topk_encode(x, self.W_enc, self.b_enc, self.b_in, int(self.cfg.k) * len(x))
         rec, mse, x_hat, logs = self.reconstruction_loss(f, y)
         aux = self.auxk_loss(x, (y - x_hat).detach(), dead_mask, aux_coef)
         with torch.no_grad():
-            pos = f[f > 0]
+            pos = f.vals[f.vals > 0]
             if pos.numel():
                 m = pos.min()
                 t = self.threshold
                 self.threshold.copy_(m if t < 0 else (1 - self.threshold_momentum) * t + self.threshold_momentum * m)
-        l0 = (f > 0).sum(-1).float().mean().detach()
-        return SAELoss(rec + aux, mse.detach(), l0, x_hat.detach(), f=f.detach(), logs={"aux_k": aux.detach(), **logs})
+            counts = f.counts()
+        l0 = counts.sum().float() / len(x)
+        return SAELoss(rec + aux, mse.detach(), l0, x_hat.detach(), counts=counts, logs={"aux_k": aux.detach(), **logs})
 
     @torch.no_grad()
     def calibrate(self, x: torch.Tensor, chunk: int = 4096) -> dict[str, float]:

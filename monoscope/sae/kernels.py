@@ -1,16 +1,20 @@
-"""Hand-written forward/backward passes for the two hot paths of SAE training.
+"""Hand-written forward/backward passes for the hot paths of SAE training.
 
 Why: autograd through a ReLU SAE makes several extra passes over the
-[batch, d_sae] activations, and autograd through TopK scatters into a dense
-[batch, d_sae] tensor and multiplies it by dense matrices although only k
-entries per row are non-zero. Here the ReLU step is 5 matmuls plus a few fused
-passes, and TopK touches only the k active rows of W_dec / columns of W_enc
-(embedding_bag forward, CSR products and bincount backward).
+[batch, d_sae] activations, and autograd through TopK or BatchTopK scatters
+into a dense [batch, d_sae] tensor and multiplies it by dense matrices
+although only k entries per row (k·batch in all, for BatchTopK) are non-zero.
+Here the ReLU step is 5 matmuls plus a few fused passes, and the TopK family
+touches only the active rows of W_dec / columns of W_enc (embedding_bag
+forward, CSR products and bincount backward). One record, `Ragged`, carries
+the active entries of both: k per row is the special case of a row pointer
+with stride k.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -22,16 +26,50 @@ def _csr(*args, **kw) -> torch.Tensor:
         return torch.sparse_csr_tensor(*args, check_invariants=False, **kw)
 
 
-def _csr_transpose(idx: torch.Tensor, vals: torch.Tensor, n_cols: int) -> torch.Tensor:
-    """The [n_cols, rows] CSR matrix of a row-major (idx, vals) sparse [rows, n_cols] matrix with k entries per row."""
-    rows, k = idx.shape
-    flat = idx.reshape(-1)
-    order = torch.argsort(flat.to(torch.int32), stable=True)  # int32 sorts far faster than int64 on CPU
-    counts = torch.bincount(flat, minlength=n_cols)
-    ptr = torch.zeros(n_cols + 1, dtype=torch.long, device=idx.device)
+def _ptr(counts: torch.Tensor) -> torch.Tensor:
+    ptr = torch.zeros(len(counts) + 1, dtype=torch.long, device=counts.device)
     torch.cumsum(counts, 0, out=ptr[1:])
-    row_of = torch.div(order, k, rounding_mode="floor")
-    return _csr(ptr, row_of, vals.reshape(-1)[order], (n_cols, rows))
+    return ptr
+
+
+@dataclass
+class Ragged:
+    """The active entries of a sparse [rows, n_cols] matrix, in row order: row r holds entries ptr[r]:ptr[r+1]."""
+
+    ptr: torch.Tensor  # [rows + 1]
+    rows_of: torch.Tensor  # [nnz] the row of each entry
+    cols: torch.Tensor  # [nnz]
+    vals: torch.Tensor  # [nnz]
+    n_cols: int
+
+    @property
+    def rows(self) -> int:
+        return len(self.ptr) - 1
+
+    def with_vals(self, vals: torch.Tensor) -> Ragged:
+        return Ragged(self.ptr, self.rows_of, self.cols, vals, self.n_cols)
+
+    def counts(self) -> torch.Tensor:
+        """Non-zero entries per column (firings per latent)."""
+        return torch.bincount(self.cols[self.vals != 0], minlength=self.n_cols)
+
+    def dense(self) -> torch.Tensor:
+        out = self.vals.new_zeros(self.rows, self.n_cols)
+        out[self.rows_of, self.cols] = self.vals
+        return out
+
+
+def _csr_by_col(rows_of: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n_cols: int, rows: int) -> torch.Tensor:
+    """The [n_cols, rows] CSR matrix: the transpose of the sparse [rows, n_cols] matrix of entries (rows_of, cols)."""
+    order = torch.argsort(cols.to(torch.int32), stable=True)  # int32 sorts far faster than int64 on CPU
+    return _csr(_ptr(torch.bincount(cols, minlength=n_cols)), rows_of[order], vals[order], (n_cols, rows))
+
+
+def _csr_transpose(idx: torch.Tensor, vals: torch.Tensor, n_cols: int) -> torch.Tensor:
+    """`_csr_by_col` of a row-major (idx, vals) [rows, k] pair: k entries per row."""
+    rows, k = idx.shape
+    rows_of = torch.arange(rows, device=idx.device).repeat_interleave(k)
+    return _csr_by_col(rows_of, idx.reshape(-1), vals.reshape(-1), n_cols, rows)
 
 
 def _ones_col(a: torch.Tensor) -> torch.Tensor:
@@ -123,30 +161,90 @@ def topk_encode(x, W_enc, b_enc, b_dec, k: int):
     return _TopKEncode.apply(x, W_enc, b_enc, b_dec, int(k))
 
 
-class _SparseDecode(torch.autograd.Function):
-    """Σ_j vals[:, j] · W_dec[idx[:, j]] for k entries per row, without forming the dense [rows, d_sae] matrix."""
+def batch_top(pre: torch.Tensor, n: int) -> Ragged:
+    """The n largest entries of the whole [rows, n_cols] matrix `pre` (BatchTopK's choice), exactly, in row order.
+
+    A flat top-n over rows·n_cols values is the slow part of a dense BatchTopK
+    step. Each row's top c = ⌈4n/rows⌉ candidates hold the batch's top n unless
+    some row owns more than c of them; that shows as a row all of whose c
+    candidates were chosen, and then the flat top-n runs instead.
+    """
+    rows, d = pre.shape
+    n = min(int(n), rows * d)
+    c = -(-4 * n // rows)
+    if c < d:
+        cv, ci = pre.topk(c, dim=1, sorted=False)
+        vals, j = cv.reshape(-1).topk(n, sorted=False)
+        flat = torch.div(j, c, rounding_mode="floor") * d + ci.reshape(-1)[j]
+        if int(torch.bincount(torch.div(j, c, rounding_mode="floor"), minlength=rows).max()) >= c:
+            vals, flat = pre.reshape(-1).topk(n, sorted=False)  # a saturated row: the candidates may miss some
+    else:
+        vals, flat = pre.reshape(-1).topk(n, sorted=False)
+    flat, order = flat.sort()
+    rows_of = torch.div(flat, d, rounding_mode="floor")
+    return Ragged(_ptr(torch.bincount(rows_of, minlength=rows)), rows_of, flat - rows_of * d, vals[order], d)
+
+
+class _BatchTopKEncode(torch.autograd.Function):
+    """The batch's n largest pre-activations, ReLU'd, as ragged vals; backward touches only those entries."""
 
     @staticmethod
-    def forward(ctx, idx, vals, W_dec):
-        ctx.save_for_backward(idx, vals, W_dec)
-        return F.embedding_bag(idx, W_dec, per_sample_weights=vals, mode="sum")
+    def forward(ctx, x, W_enc, b_enc, b_in, n: int, out: list):
+        xc = x - b_in
+        r = batch_top(torch.addmm(b_enc, xc, W_enc), n)
+        vals = r.vals.relu_()
+        ctx.save_for_backward(xc, r.rows_of, r.cols, vals, W_enc)
+        ctx.set_materialize_grads(False)
+        out.append(r)
+        return vals
+
+    @staticmethod
+    def backward(ctx, g_vals):
+        xc, rows_of, cols, vals, W_enc = ctx.saved_tensors
+        d_sae = W_enc.shape[1]
+        dv = g_vals * (vals > 0)
+        dW_encT = _csr_by_col(rows_of, cols, dv, d_sae, len(xc)) @ xc  # [d_sae, d_in]
+        db_enc = torch.bincount(cols, weights=dv, minlength=d_sae).to(dv.dtype)
+        return None, dW_encT.t().contiguous(), db_enc, -(W_enc @ db_enc), None, None
+
+
+def batch_topk_encode(x, W_enc, b_enc, b_in, n: int) -> Ragged:
+    """BatchTopK's training encoder: the n largest ReLU'd pre-activations of the batch (vals carry the gradient)."""
+    out: list[Ragged] = []
+    vals = _BatchTopKEncode.apply(x, W_enc, b_enc, b_in, int(n), out)
+    return out[0].with_vals(vals)
+
+
+class _RaggedDecode(torch.autograd.Function):
+    """Row r: Σ_e vals[e] · W_dec[cols[e]] over its entries, without forming the dense [rows, d_sae] matrix."""
+
+    @staticmethod
+    def forward(ctx, ptr, rows_of, cols, vals, W_dec):
+        ctx.save_for_backward(ptr, rows_of, cols, vals, W_dec)
+        return F.embedding_bag(cols, W_dec, ptr, per_sample_weights=vals, mode="sum", include_last_offset=True)
 
     @staticmethod
     def backward(ctx, g):
-        idx, vals, W_dec = ctx.saved_tensors
+        ptr, rows_of, cols, vals, W_dec = ctx.saved_tensors
         g = g.contiguous()
+        rows, n_cols = len(ptr) - 1, W_dec.shape[0]
         dvals = dW = None
-        if ctx.needs_input_grad[1]:
-            rows, k = idx.shape
-            ptr = torch.arange(0, rows * k + 1, k, device=idx.device)
-            pattern = _csr(
-                ptr, idx.reshape(-1), torch.zeros(rows * k, dtype=g.dtype, device=g.device), (rows, W_dec.shape[0])
-            )
-            dvals = torch.sparse.sampled_addmm(pattern, g, W_dec.t(), beta=0.0).values().reshape(rows, k)
-        if ctx.needs_input_grad[2]:
-            dW = _csr_transpose(idx, vals, W_dec.shape[0]) @ g
-        return None, dvals, dW
+        if ctx.needs_input_grad[3]:
+            pattern = _csr(ptr, cols, torch.zeros(len(cols), dtype=g.dtype, device=g.device), (rows, n_cols))
+            dvals = torch.sparse.sampled_addmm(pattern, g, W_dec.t(), beta=0.0).values()
+        if ctx.needs_input_grad[4]:
+            dW = _csr_by_col(rows_of, cols, vals, n_cols, rows) @ g
+        return None, None, None, dvals, dW
+
+
+def ragged_decode(r: Ragged, W_dec: torch.Tensor) -> torch.Tensor:
+    """r @ W_dec for the sparse r: [rows, d_out]."""
+    return _RaggedDecode.apply(r.ptr, r.rows_of, r.cols, r.vals, W_dec)
 
 
 def sparse_decode(idx: torch.Tensor, vals: torch.Tensor, W_dec: torch.Tensor) -> torch.Tensor:
-    return _SparseDecode.apply(idx, vals, W_dec)
+    """Σ_j vals[:, j] · W_dec[idx[:, j]]: the ragged decode with k entries in every row."""
+    rows, k = idx.shape
+    ptr = torch.arange(0, rows * k + 1, k, device=idx.device)
+    rows_of = torch.arange(rows, device=idx.device).repeat_interleave(k)
+    return ragged_decode(Ragged(ptr, rows_of, idx.reshape(-1), vals.reshape(-1), W_dec.shape[0]), W_dec)

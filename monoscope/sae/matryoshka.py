@@ -16,6 +16,7 @@ import torch
 from monoscope.errors import MonoscopeError
 from monoscope.sae.base import SAEConfig, register
 from monoscope.sae.batchtopk import BatchTopKSAE
+from monoscope.sae.kernels import Ragged, ragged_decode
 
 
 def matryoshka_widths(cfg: SAEConfig) -> tuple[int, ...]:
@@ -36,16 +37,13 @@ class MatryoshkaSAE(BatchTopKSAE):
                 f"matryoshka widths must be positive, strictly increasing and at most d_sae={cfg.d_sae}, got {list(w)}"
             )
 
-    def reconstruction_loss(
-        self, f: torch.Tensor, y: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+    def reconstruction_loss(self, f: Ragged, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         total, lo = y.new_zeros(()), 0
         x_hat = self.b_dec.expand_as(y)
         extra = {}
         for w in matryoshka_widths(self.cfg):
-            x_hat = torch.addmm(
-                x_hat, f[:, lo:w], self.W_dec[lo:w]
-            )  # the prefix's reconstruction, built group by group
+            group = f.with_vals(f.vals * ((f.cols >= lo) & (f.cols < w)))  # the prefix's reconstruction, group by group
+            x_hat = x_hat + ragged_decode(group, self.W_dec)
             mse = self.mse(x_hat, y)
             total = total + mse
             if w < self.d_sae:

@@ -58,6 +58,11 @@ def torch_threads(n: int | None):
         torch.set_num_threads(old)
 
 
+def toy_folder(name: str, out: Path | str | None = None) -> Path:
+    """Where toy experiment `name` writes: `out`, or runs/toy/NAME."""
+    return Path(out) if out is not None else Path("runs/toy") / name
+
+
 def run_experiment(
     name: str,
     out: Path | str | None = None,
@@ -72,7 +77,7 @@ def run_experiment(
     refused unless `overwrite`.
     """
     cfg = make_config(name, **overrides)
-    out = Path(out) if out is not None else Path("runs/toy") / name
+    out = toy_folder(name, out)
     stem = name.replace("-", "_")
     cfg_dict = asdict(cfg)
     if open_stage(out, f"toy {name}", cfg_dict, overwrite):

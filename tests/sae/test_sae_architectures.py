@@ -6,7 +6,7 @@ from synthetic_features import synthetic
 
 from monoscope.errors import MonoscopeError
 from monoscope.sae import ARCHITECTURES, SAEConfig, SAELoss, SAETrainer, TrainConfig, make_sae
-from monoscope.sae.kernels import relu_sae_loss, sparse_decode, topk_encode
+from monoscope.sae.kernels import batch_top, batch_topk_encode, ragged_decode, relu_sae_loss, sparse_decode, topk_encode
 
 ALL = sorted(ARCHITECTURES)  # every registered architecture, so one added later is tested with no edit here
 
@@ -64,6 +64,42 @@ def test_sparse_topk_kernels_match_dense_autograd():
         assert torch.allclose(u, w, atol=1e-9)
 
 
+@pytest.mark.parametrize("hot_row", [False, True])
+def test_batch_top_is_the_exact_top_n(hot_row: bool):
+    # hot_row: one row holds most of the batch's largest values, so the per-row candidates cannot hold them all
+    g = torch.Generator().manual_seed(0)
+    pre = torch.randn(64, 300, generator=g, dtype=torch.float64)
+    if hot_row:
+        pre[7] += 10.0
+    n = 64 * 5
+    r = batch_top(pre, n)
+    want = pre.reshape(-1).topk(n).indices.sort().values
+    assert torch.equal(r.rows_of * 300 + r.cols, want)  # the same entries, in row order
+    assert torch.equal(pre[r.rows_of, r.cols], r.vals)  # each value sits where its (row, col) says
+    assert torch.equal(r.ptr.diff(), torch.bincount(r.rows_of, minlength=64))
+    assert (int((r.rows_of == 7).sum()) > 4 * n // 64) == hot_row  # only the hot row overflows its 4n/rows candidates
+
+
+def test_sparse_batchtopk_kernels_match_dense_autograd():
+    x = torch.randn(30, 12, dtype=torch.float64)
+    P = params()
+    n = 30 * 4
+
+    def dense(We, be, Wd, bd):
+        pre = ((x - bd) @ We + be).relu()
+        v, i = pre.reshape(-1).topk(n)
+        f = torch.zeros_like(pre).reshape(-1).scatter(0, i, v).reshape(pre.shape)
+        return ((f @ Wd + bd - x) ** 2).sum(-1).mean()
+
+    def sparse(We, be, Wd, bd):
+        f = batch_topk_encode(x, We, be, bd, n)
+        return ((ragged_decode(f, Wd) + bd - x) ** 2).sum(-1).mean()
+
+    assert torch.allclose(dense(*P), sparse(*P))
+    for u, w in zip(torch.autograd.grad(dense(*P), P), torch.autograd.grad(sparse(*P), P)):
+        assert torch.allclose(u, w, atol=1e-9)
+
+
 @pytest.mark.parametrize("arch", ALL)
 def test_forward_shapes_and_training_lowers_the_loss(arch):
     x, _ = synthetic(2048)
@@ -98,8 +134,12 @@ def test_topk_keeps_exactly_k_and_batchtopk_k_on_average():
     assert ((topk.encode(x) > 0).sum(-1) <= 5).all() and ((topk.encode(x) > 0).sum(-1) == 5).float().mean() > 0.9
     bt = make_sae(SAEConfig("batchtopk", 16, 64, k=5)).train()
     out = bt.loss(x)
-    assert (out.f > 0).sum(-1).float().mean().item() == pytest.approx(5, abs=0.01)
-    assert (out.f > 0).sum(-1).float().std() > 0  # per-token L0 varies
+    assert out.sparsity.item() == pytest.approx(5, abs=0.01) and int(out.fire_counts().sum()) == pytest.approx(
+        5 * 512, abs=6
+    )
+    f = bt.encode(x)  # the dense training-mode encode keeps the same batch top-k
+    assert (f > 0).sum(-1).float().mean().item() == pytest.approx(5, abs=0.01)
+    assert (f > 0).sum(-1).float().std() > 0  # per-token L0 varies
     assert bt.threshold.item() > 0  # tracked for inference
     bt.eval()
     f = bt.encode(x)
