@@ -54,7 +54,12 @@ WORD_MARKERS = (" ", "Ġ", "▁")
 
 
 class AbsorptionSkipped(MonoscopeError):
-    """The tokenizer offers no first-letter task (too few word tokens): the metric is skipped, not failed."""
+    """No first-letter task to score (too few word tokens, or no letter the model's probe can read): the metric is
+    skipped, not failed. `details` holds what was measured on the way (per-letter probe F1), for the report."""
+
+    def __init__(self, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.details = details or {}
 
 
 @dataclass
@@ -234,8 +239,13 @@ def absorption_from_acts(
         )
     scored = [d for d in details if d["num_probe_true_positives"] > 0 and d["probe_f1"] > cfg.min_probe_f1]
     if not scored:
+        f1 = {d["first_letter"]: round(d["probe_f1"], 4) for d in details}
+        best = max(f1, key=f1.get)
         raise AbsorptionSkipped(
-            f"no letter's probe reaches test F1 {cfg.min_probe_f1} with a true positive: absorption skipped"
+            f"no letter's probe reaches test F1 {cfg.min_probe_f1} with a true positive (best {best} "
+            f"{f1[best]:.2f}, mean {np.mean(list(f1.values())):.2f} over {len(f1)} letters): the model does not "
+            "encode first letters linearly at this hook; absorption skipped",
+            {"probe_f1_by_letter": f1, "probe_f1_mean": float(np.mean(list(f1.values()))), "n_words": len(letters)},
         )
     return {
         "mean_absorption_fraction_score": float(np.mean([d["mean_absorption_fraction"] for d in scored])),

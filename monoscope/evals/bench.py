@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from monoscope.errors import MonoscopeError
 from monoscope.evals.absorption import AbsorptionConfig, AbsorptionSkipped, run_absorption
 from monoscope.evals.metrics import EvalConfig, evaluate
@@ -55,6 +57,19 @@ def _tasks(run, acts, user: list[str]):
     return default_contexts(domains, run.dataset.meta.get("contexts")) + [parse_context_spec(s) for s in user]
 
 
+def probe_rows(n_rows: int, n: int) -> np.ndarray:
+    """The validation contexts sparse probing reads: `n` spread evenly over the split, not its first `n`.
+
+    Why: the built-in corpus packs documents of one script together (the demo's
+    Greek sits in rows 360..2047 of 2056, none in the first 256), so the first
+    `n` rows would report whole contexts as too small although the split holds
+    thousands of their tokens.
+    """
+    from monoscope.features.context_goal import spread_rows
+
+    return spread_rows(np.arange(n_rows), n)
+
+
 def bench_saes(paths: list[Path | str], cfg: BenchConfig | None = None, progress: bool = False) -> dict:
     from monoscope.features.hypotheses import collect
     from monoscope.run_folder import load_run
@@ -70,7 +85,12 @@ def bench_saes(paths: list[Path | str], cfg: BenchConfig | None = None, progress
     base = runs[0]
     val = base.dataset.split("val").tokens
     acts = collect(
-        base.model, [r.sae for r in runs], base.dataset, base.hook, n_contexts=cfg.probe_contexts, progress=progress
+        base.model,
+        [r.sae for r in runs],
+        base.dataset,
+        base.hook,
+        rows=probe_rows(len(val), cfg.probe_contexts),
+        progress=progress,
     )
     tasks = _tasks(base, acts, cfg.contexts)
     probing = sparse_probing(acts, tasks, cfg.probing)
@@ -89,7 +109,7 @@ def bench_saes(paths: list[Path | str], cfg: BenchConfig | None = None, progress
         try:
             absorption = run_absorption(r, cfg.absorption)
         except AbsorptionSkipped as e:
-            absorption = {"skipped": str(e)}
+            absorption = {"skipped": str(e), "hook": r.hook, **e.details}
         out["saes"][str(r.sae_folder)] = {
             "architecture": r.sae.cfg.architecture,
             "d_sae": r.sae.d_sae,

@@ -2,8 +2,9 @@
 
 For each labelled token-level task (a hypothesised context: the corpus's domain
 labels, the base64/hex/DNA/script proxies, any `--context NAME=REGEX`), tokens
-are split by context row (train: even rows, test: odd rows, so neighbouring
-tokens never sit on both sides and packed domains fall on both), each side balanced by sampling as
+are split by context row (train: the even, test: the odd ones among the rows
+collected, in order, so neighbouring tokens never sit on both sides and packed domains fall on both;
+the collected rows may be spread over the split, see evals/bench.py), each side balanced by sampling as
 many negatives as positives (SAEBench probes balanced sets). The top k latents
 are chosen on the training tokens by the absolute difference of mean activation
 between positives and negatives, and scored by an L2 logistic regression (C=1,
@@ -85,7 +86,8 @@ def probe_task(neurons, features, mask: np.ndarray, train: np.ndarray, cfg: Spar
 def sparse_probing(acts, contexts, cfg: SparseProbingConfig | None = None) -> list[dict]:
     """Every context on collected tokens (features.hypotheses.collect): one result list per SAE, one entry per task."""
     cfg = cfg or SparseProbingConfig()
-    train = acts.table.row % 2 == 0
+    _, rank = np.unique(acts.table.row, return_inverse=True)  # every other collected row, not row parity:
+    train = rank % 2 == 0  # spread rows (every 8th, say) would otherwise land all on one side
     masks = [(c.name, c.kind, c.mask(c.values(acts.table))) for c in contexts]
     return [
         [{"task": name, "kind": kind, **probe_task(acts.neurons, F, m, train, cfg)} for name, kind, m in masks]

@@ -106,3 +106,16 @@ def test_absorption_on_a_tiny_run(tiny_run):
     assert res["mean_num_split_features"] >= 1.0
     assert res["n_letters_scored"] >= 1
     assert len(res["eval_result_details"]) == res["n_letters"]  # probe quality: see test_saebench_reference
+
+
+def test_model_without_first_letters_is_skipped_with_the_probe_f1_per_letter():
+    """Activations that carry no letter (noise): every probe's F1 is reported, none reaches min_probe_f1."""
+    g = torch.Generator().manual_seed(0)
+    letters = np.repeat(np.arange(5), 40)
+    acts = torch.randn(len(letters), D, generator=g)
+    with pytest.raises(AbsorptionSkipped, match="does not encode first letters") as e:
+        absorption_from_acts(acts, letters, ["w"] * len(letters), _sae(True), AbsorptionConfig(min_words=10))
+    f1 = e.value.details["probe_f1_by_letter"]
+    assert sorted(f1) == list("abcde")
+    assert max(f1.values()) <= 0.6
+    assert e.value.details["n_words"] == 200

@@ -59,3 +59,39 @@ def test_domain_tasks_on_a_tiny_run(tiny_run):
     for r in fitted:
         assert 0.5 <= r["llm_test_accuracy"] <= 1.0
         assert 0.0 <= r["sae_top_1_test_accuracy"] <= r["sae_top_5_test_accuracy"] + 0.1
+
+
+class _Rows:
+    """The one column sparse_probing reads from a token table: each token's context row."""
+
+    def __init__(self, row):
+        self.row = row
+
+    def __len__(self):
+        return len(self.row)
+
+
+def test_rows_collected_every_other_still_split_half_and_half():
+    """Rows spread over a split (1, 3, 5, ...: all odd) alternate train/test in the order collected; split by row
+    parity they would all land on the test side and every task would read as too small."""
+    from types import SimpleNamespace
+
+    from monoscope.features.contexts import Context
+
+    neurons, F, mask, _ = _data(n=2000)
+    row = 2 * (np.arange(2000) // 10) + 1  # 200 collected contexts of 10 tokens, odd rows only
+    acts = SimpleNamespace(table=_Rows(row), neurons=neurons, features=[F])
+    task = Context("planted", "regex", lambda t: mask[: len(t)].astype(float))
+    res = sparse_probing(acts, [task], SparseProbingConfig(ks=(1,)))[0][0]
+    assert "skipped" not in res
+    assert abs(res["n_positive"]["train"] - res["n_positive"]["test"]) < 0.2 * mask.sum()
+    assert res["sae_top_1_test_accuracy"] == 1.0
+
+
+def test_probe_rows_spread_over_the_whole_split():
+    from monoscope.evals.bench import probe_rows
+
+    rows = probe_rows(2056, 256)  # the demo's validation split: its Greek sits in rows 360..2047
+    assert len(rows) == 256 and rows[0] == 0 and rows[-1] == 2055
+    assert (np.diff(rows) > 0).all() and np.diff(rows).max() <= 9
+    assert probe_rows(100, 256).tolist() == list(range(100))
