@@ -5,7 +5,9 @@ One JSON line per SAE of the run (every folder RUN/*/ holding an SAE):
 `latents_per_letter` (mean_num_split_features), `sparse_probing_top1` (the top-1
 latent probe's test accuracy, mean over the fitted token-level contexts) against
 `raw_probe` (the same probe on the raw hook activations), and how many of those
-contexts have top-1 within 0.05 of raw. Then one line, `saebench_max_abs_diff`:
+contexts have top-1 within 0.05 of raw. Where absorption is skipped because no
+letter's probe reaches SAEBench's F1 0.6, the line says why with the probe's test
+F1 per letter and the hook (`absorption_probe_f1_by_letter`). Then one line, `saebench_max_abs_diff`:
 the largest |ours - SAEBench| over the shared metrics on the fixture of
 tests/evals/saebench_fixture.py, against SAEBench 0.6.0's frozen outputs on it
 (tests/evals/data/saebench_reference.json, remade by `make saebench-reference`).
@@ -125,6 +127,9 @@ def main() -> None:
             latents_per_letter=ab.get("mean_num_split_features"),
             letters_scored=ab.get("n_letters_scored"),
             absorption_skipped=ab.get("skipped"),
+            absorption_hook=ab.get("hook"),
+            absorption_probe_f1_mean=ab.get("probe_f1_mean"),
+            absorption_probe_f1_by_letter=ab.get("probe_f1_by_letter"),
             **probing,
         )
     worst, diffs = saebench_diff()
