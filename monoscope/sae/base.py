@@ -62,6 +62,9 @@ class SAEConfig:
     k: int | None = None  # active latents for the TopK family
     jumprelu_bandwidth: float = 0.001
     jumprelu_init_threshold: float = 0.001
+    # JumpReLU's sparsity penalty: "tanh" (SAELens's tanh mode) or "step" (the paper's L0; files and stamps made
+    # before this field existed); see jumprelu.py for why tanh
+    jumprelu_sparsity: str = "tanh"
     matryoshka_widths: tuple[int, ...] = ()  # nested prefix widths of a Matryoshka SAE (default: d_sae/64, /16, /4)
     # a transcoder: the dictionary reads d_in and writes d_out (an MLP's input -> its output); None: an SAE
     d_out: int | None = None

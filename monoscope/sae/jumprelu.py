@@ -1,9 +1,18 @@
-"""JumpReLU SAE (Rajamanoharan et al. 2024): f = pre · [pre > θ], with an L0 penalty.
+"""JumpReLU SAE (Rajamanoharan et al. 2024): f = pre · [pre > θ], with a sparsity penalty.
 
 The step function has no gradient, so θ (kept as log θ) learns through a
 straight-through estimator: a rectangle kernel of width `jumprelu_bandwidth`
 around the threshold, as in the paper and SAELens. Saved with a `threshold`
 tensor in the SAELens layout.
+
+Two penalties (`SAEConfig.jumprelu_sparsity`, SAELens's
+jumprelu_sparsity_loss_mode): "step" is the paper's L0, whose gradient reaches
+only log θ, through the bandwidth; Adam moves log θ by about lr per step
+whatever λ is, so a λ controller (`target_l0`) winds λ up without moving L0
+(target 2 on the toy: λ 2.9e8, L0 stuck at 4.18). "tanh" (Anthropic's, the
+default) is Σ_i tanh(c · f_i · ‖W_dec,i‖) with c = 4 (SAELens's
+jumprelu_tanh_scale): its gradient reaches the pre-activations too, so λ acts
+as it does on an L1 (target 2: L0 2.03 at λ 0.73).
 """
 
 from __future__ import annotations
@@ -15,6 +24,9 @@ from torch import nn
 
 from monoscope.errors import MonoscopeError
 from monoscope.sae.base import SAE, SAEConfig, SAELoss, register
+
+SPARSITY_MODES = ("tanh", "step")
+TANH_SCALE = 4.0  # c in tanh(c · f · ‖W_dec‖): SAELens's jumprelu_tanh_scale
 
 
 def _rect(z: torch.Tensor) -> torch.Tensor:
@@ -68,6 +80,10 @@ class JumpReLUSAE(SAE):
                 f"jumprelu_bandwidth and jumprelu_init_threshold must be positive, got "
                 f"{cfg.jumprelu_bandwidth} and {cfg.jumprelu_init_threshold}"
             )
+        if cfg.jumprelu_sparsity not in SPARSITY_MODES:
+            raise MonoscopeError(
+                f"jumprelu_sparsity must be {' or '.join(SPARSITY_MODES)}, got {cfg.jumprelu_sparsity!r}"
+            )
 
     @property
     def threshold(self) -> torch.Tensor:
@@ -87,8 +103,11 @@ class JumpReLUSAE(SAE):
         f = _JumpReLU.apply(pre, th, bw)
         x_hat = self.decode(f)
         mse = self.mse(x_hat, x if target is None else target)
-        l0 = _Step.apply(pre, th, bw).sum(-1).mean()
-        return SAELoss(mse + sparsity_coef * l0, mse.detach(), l0.detach(), x_hat.detach(), f=f.detach())
+        if self.cfg.jumprelu_sparsity == "step":
+            sparsity = _Step.apply(pre, th, bw).sum(-1).mean()
+        else:
+            sparsity = torch.tanh(TANH_SCALE * f * self.W_dec.norm(dim=1)).sum(-1).mean()
+        return SAELoss(mse + sparsity_coef * sparsity, mse.detach(), sparsity.detach(), x_hat.detach(), f=f.detach())
 
     def export(self) -> tuple[str, dict[str, torch.Tensor]]:
         return self.saved_name(), {

@@ -122,6 +122,9 @@ def stage_config(cfg: TrainConfig) -> dict:
     for k, v in (("d_out", None), ("skip", False)):  # the transcoder fields, added later
         if d["sae"].get(k, v) == v:
             d["sae"].pop(k, None)
+    # added later: a JumpReLU stamped without it trained with "step"; other architectures have no such penalty
+    if d["sae"]["architecture"] != "jumprelu" or d["sae"].get("jumprelu_sparsity") == "step":
+        d["sae"].pop("jumprelu_sparsity", None)
     return d
 
 
